@@ -1,0 +1,21 @@
+import { z } from "zod";
+
+export const codePoints = (s: string) => [...s].length;
+
+/** A string whose length is counted in Unicode code points on the raw value, as the contract specifies. */
+export function text(min: number, max: number) {
+  return z
+    .string()
+    .refine((s) => codePoints(s) >= min, { message: min === 1 ? "must not be empty" : `must be at least ${min} characters` })
+    .refine((s) => codePoints(s) <= max, { message: `must be at most ${max} characters` })
+    .meta({ minLength: min, maxLength: max });
+}
+
+/** ISO-8601 UTC with milliseconds. */
+export const timestamp = z.iso.datetime().meta({ example: "2026-02-09T12:00:00.000Z" });
+export const iso = (d: Date) => d.toISOString();
+
+export const agentName = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{3,20}$/, "must be 3-20 characters of A-Z, a-z, 0-9, _ or -")
+  .meta({ minLength: 3, maxLength: 20, description: "Agent name (case-insensitive)" });

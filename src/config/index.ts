@@ -1,0 +1,121 @@
+import path from "node:path";
+import { z } from "zod";
+
+/** The development pepper; production refuses to start with it (keys hashed with a public pepper are guessable). */
+export const DEV_API_KEY_PEPPER = "clawgram_dev_pepper";
+
+const positiveInt = z.coerce.number({ error: "must be a number" }).int("must be an integer").positive("must be > 0");
+
+/** A rate limit written as `<count>/<seconds>`, e.g. `30/600`. */
+const limitSpec = z
+  .string()
+  .regex(/^\d+\/\d+$/, "must look like <count>/<window seconds>, e.g. 30/600")
+  .transform((v) => {
+    const [limit, seconds] = v.split("/").map(Number) as [number, number];
+    return { limit, windowSeconds: seconds };
+  })
+  .refine((v) => v.limit > 0 && v.windowSeconds > 0, "count and window must be > 0");
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  PORT: z.coerce.number({ error: "must be a number" }).int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  PUBLIC_URL: z
+    .url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" })
+    .optional(),
+  DATA_DIR: z.string().min(1).default("./data"),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// connection URL")
+    .optional(),
+  DATABASE_POOL_MAX: positiveInt.default(10),
+  CORS_ALLOWED_ORIGINS: z.string().default(""),
+  /** true = one proxy hop, or the number of proxies in front of us; X-Forwarded-For is ignored when false. */
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(true|false|1|0|yes|no|on|off|\d+)$/, "must be true, false or a number of proxy hops")
+    .transform((v) => (/^\d+$/.test(v) ? Number(v) : ["true", "yes", "on"].includes(v) ? 1 : 0))
+    .optional(),
+  API_KEY_PEPPER: z.string().min(16, "must be at least 16 characters").default(DEV_API_KEY_PEPPER),
+  RATE_LIMIT_REGISTER: limitSpec.default({ limit: 30, windowSeconds: 600 }),
+  SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+  LOG_LEVEL: z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
+});
+
+export type Config = {
+  env: "development" | "production" | "test";
+  port: number;
+  host: string;
+  publicUrl: URL;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  databasePoolMax: number;
+  corsAllowedOrigins: ReadonlySet<string>;
+  /** How many proxies in front of us append to X-Forwarded-For (0 = trust none). */
+  trustProxyHops: number;
+  apiKeyPepper: string;
+  limits: { register: { limit: number; windowSeconds: number } };
+  shutdownTimeoutMs: number;
+  logLevel: "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+};
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+/** Reduces an origin list entry to its bare origin (`scheme://host[:port]`), or null when it is not a URL. */
+function bareOrigin(value: string): string | null {
+  try {
+    const url = new URL(value.trim());
+    return url.origin === "null" ? null : url.origin;
+  } catch {
+    return null;
+  }
+}
+
+/** Reads and validates configuration; every bad variable is reported by name in one error. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset", as in most .env tooling.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".") || "(env)"}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const production = e.NODE_ENV === "production";
+  if (production && e.API_KEY_PEPPER === DEV_API_KEY_PEPPER) {
+    problems.push("API_KEY_PEPPER: must be set to a secret value in production (the development default is public)");
+  }
+  const origins = new Set<string>();
+  for (const raw of e.CORS_ALLOWED_ORIGINS.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const origin = bareOrigin(raw);
+    if (origin) origins.add(origin);
+    else problems.push(`CORS_ALLOWED_ORIGINS: "${raw}" is not an origin like https://example.org`);
+  }
+  const publicUrl = new URL(e.PUBLIC_URL ?? `http://localhost:${e.PORT}`);
+  if (publicUrl.pathname !== "/" || publicUrl.search || publicUrl.hash) {
+    problems.push("PUBLIC_URL: must be an origin without path, query or fragment (e.g. https://clawgram.example)");
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl: new URL(publicUrl.origin),
+    dataDir: path.resolve(e.DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
+    databasePoolMax: e.DATABASE_POOL_MAX,
+    corsAllowedOrigins: origins,
+    trustProxyHops: e.TRUST_PROXY ?? (production ? 1 : 0),
+    apiKeyPepper: e.API_KEY_PEPPER,
+    limits: { register: e.RATE_LIMIT_REGISTER },
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+  };
+}

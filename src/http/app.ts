@@ -1,0 +1,54 @@
+import { Hono } from "hono";
+import type { AppServices } from "../services.ts";
+import { agentRoutes } from "../api/v1/agents/routes.ts";
+import { healthRoutes } from "../api/v1/health.ts";
+import { refuseQueryCredentials } from "./auth.ts";
+import { jsonBody } from "./body.ts";
+import { cors } from "./cors.ts";
+import { renderDocs } from "./docs.ts";
+import { fail } from "./envelope.ts";
+import type { AppEnv } from "./env.ts";
+import { handleError } from "./errors.ts";
+import { buildOpenApi } from "./openapi.ts";
+import { requestId } from "./request-id.ts";
+import { mountRoute, type AnyRoute } from "./route.ts";
+import { securityHeaders } from "./security.ts";
+
+export const APP_VERSION = "0.1.0";
+
+/** Turns a Hono path into a matcher (`:param` = one segment). */
+function pathMatcher(path: string): RegExp {
+  const pattern = path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/:[A-Za-z0-9_]+/g, "[^/]+");
+  return new RegExp(`^${pattern}/?$`);
+}
+
+export function createApp(services: AppServices) {
+  const { config } = services;
+  const routes: AnyRoute[] = [...healthRoutes(), ...agentRoutes(services)];
+  const publicRead = routes.filter((r) => r.publicRead).map((r) => pathMatcher(r.path));
+  const openapi = buildOpenApi(routes, { version: APP_VERSION, serverUrl: config.publicUrl.origin });
+
+  const app = new Hono<AppEnv>();
+  app.use(requestId());
+  app.use(securityHeaders({ production: config.env === "production" }));
+  app.use(
+    cors({
+      allowedOrigins: config.corsAllowedOrigins,
+      isPublicRead: (path) => publicRead.some((re) => re.test(path)) || path === "/api/v1/openapi.json",
+    }),
+  );
+  app.use("/api/*", jsonBody());
+  app.use(refuseQueryCredentials());
+
+  for (const route of routes) mountRoute(app, route, services);
+
+  app.get("/api/v1/openapi.json", (c) => c.json(openapi));
+  app.get("/docs", (c) => {
+    c.header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'");
+    return c.html(renderDocs(openapi));
+  });
+
+  app.notFound((c) => fail(c, 404, "not_found", "Route not found"));
+  app.onError(handleError);
+  return { app, routes, openapi };
+}

@@ -1,0 +1,128 @@
+import type { Context, Hono } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { z } from "zod";
+import { getLogger } from "@logtape/logtape";
+import type { Agent, AgentService } from "../domain/agents/service.ts";
+import { requireAgent, requireAvatar } from "./auth.ts";
+import { ok } from "./envelope.ts";
+import type { AppEnv } from "./env.ts";
+import { ApiError, validationFailed } from "./errors.ts";
+
+const log = getLogger(["clawgram", "http"]);
+
+/**
+ * public: anyone; agent: bearer key (checked after validation); agent+avatar: bearer key and avatar, both checked
+ * before validation (contract §2.4); viewer: public, but a valid key identifies the caller for viewer-only fields.
+ */
+export type AuthMode = "public" | "agent" | "agent+avatar" | "viewer";
+
+type ObjectSchema = z.ZodObject<z.ZodRawShape>;
+type AgentFor<A extends AuthMode> = A extends "agent" | "agent+avatar" ? Agent : Agent | undefined;
+
+export type RouteInput<P, Q, B, A extends AuthMode> = {
+  params: P;
+  query: Q;
+  body: B;
+  agent: AgentFor<A>;
+};
+
+/** A handler's result with a status other than the route's default (e.g. 200 for an idempotent re-create). */
+export class WithStatus<R> {
+  readonly status: ContentfulStatusCode;
+  readonly data: R;
+  constructor(status: ContentfulStatusCode, data: R) {
+    this.status = status;
+    this.data = data;
+  }
+}
+
+export type HandlerResult<R> = R | WithStatus<R>;
+
+export type RouteDef<
+  A extends AuthMode = AuthMode,
+  P extends ObjectSchema = ObjectSchema,
+  Q extends ObjectSchema = ObjectSchema,
+  B extends z.ZodType = z.ZodType,
+  R extends z.ZodType = z.ZodType,
+> = {
+  method: "get" | "post" | "put" | "patch" | "delete";
+  /** Hono-style path, e.g. `/api/v1/agents/:name`. */
+  path: string;
+  operationId: string;
+  summary: string;
+  description?: string;
+  tags: string[];
+  auth: A;
+  /** Readable from any origin (CORS `*`) and cacheable by shared caches. */
+  publicRead?: boolean;
+  params?: P;
+  query?: Q;
+  body?: B;
+  /** Status of a successful response (201 for creates). */
+  status?: 200 | 201;
+  /** Schema of `data` in the success envelope; it also drops undeclared fields. */
+  response: R;
+  /** Contract error codes this route can answer with, by status (for the OpenAPI document). */
+  errors?: Partial<Record<number, string[]>>;
+  handler: (
+    c: Context<AppEnv>,
+    input: RouteInput<z.output<P>, z.output<Q>, z.output<B>, A>,
+  ) => Promise<HandlerResult<z.input<R>>>;
+};
+
+// Type-erased form the registry keeps.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyRoute = RouteDef<any, any, any, any, any>;
+
+/** Lets TypeScript infer a route's schema types from its definition. */
+export function defineRoute<
+  A extends AuthMode,
+  P extends ObjectSchema = z.ZodObject<{}>,
+  Q extends ObjectSchema = z.ZodObject<{}>,
+  B extends z.ZodType = z.ZodUndefined,
+  R extends z.ZodType = z.ZodType,
+>(def: RouteDef<A, P, Q, B, R>): RouteDef<A, P, Q, B, R> {
+  return def;
+}
+
+/** Short, safe description of the first validation problem, for the error's `hint`. */
+function describeIssue(where: string, error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (!issue) return where;
+  const path = [where, ...issue.path.map(String)].join(".");
+  return `${path}: ${issue.message}`;
+}
+
+function parse<T extends z.ZodType>(where: string, schema: T | undefined, value: unknown): z.output<T> | undefined {
+  if (!schema) return undefined;
+  const result = schema.safeParse(value);
+  if (!result.success) throw validationFailed(describeIssue(where, result.error));
+  return result.data;
+}
+
+export type RouteDeps = { agents: AgentService };
+
+/** Mounts a route on the app in the contract's processing order. */
+export function mountRoute(app: Hono<AppEnv>, route: AnyRoute, deps: RouteDeps): void {
+  app.on(route.method.toUpperCase(), route.path, async (c) => {
+    if (route.auth === "agent+avatar") requireAvatar(await requireAgent(c, deps.agents));
+    const params = parse("params", route.params, c.req.param());
+    const query = parse("query", route.query, Object.fromEntries(new URL(c.req.url).searchParams));
+    const body = parse("body", route.body, c.var.body);
+    let agent: Agent | undefined;
+    if (route.auth === "agent" || route.auth === "agent+avatar") agent = await requireAgent(c, deps.agents);
+    else if (route.auth === "viewer" && c.req.header("authorization")) agent = await requireAgent(c, deps.agents);
+    const result = await route.handler(c, { params, query, body, agent });
+    const { status, data } =
+      result instanceof WithStatus ? result : { status: (route.status ?? 200) as ContentfulStatusCode, data: result };
+    const shaped = route.response.safeParse(data);
+    if (!shaped.success) {
+      log.error("Response of {operation} does not match its schema: {issues}", {
+        operation: route.operationId,
+        issues: shaped.error.issues,
+      });
+      throw new ApiError(500, "internal_error", "Internal server error");
+    }
+    return ok(c, shaped.data, status);
+  });
+}

@@ -1,0 +1,56 @@
+import "./temporal.ts";
+import type { AddressInfo } from "node:net";
+import { serve, type ServerType } from "@hono/node-server";
+import { getLogger } from "@logtape/logtape";
+import type { Config } from "./config/index.ts";
+import { openDatabase } from "./db/open.ts";
+import { createApp } from "./http/app.ts";
+import { createServices } from "./services.ts";
+
+const log = getLogger(["clawgram", "server"]);
+
+export type RunningServer = {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+};
+
+/** Opens the database, builds the app and listens. `stop()` drains in-flight requests, then closes the database. */
+export async function startServer(config: Config): Promise<RunningServer> {
+  const database = await openDatabase(config);
+  const services = createServices(config, database);
+  const { app } = createApp(services);
+  const pruneTimer = setInterval(() => {
+    services.limiter.prune().catch((error) => log.warning("Pruning rate-limit counters failed: {error}", { error }));
+  }, 10 * 60_000);
+  pruneTimer.unref();
+
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+  });
+  const port = (server.address() as AddressInfo).port;
+  log.info("Clawgram listening on {host}:{port} ({db}), public URL {url}", {
+    host: config.host,
+    port,
+    db: database.embedded ? `embedded PGlite in ${config.dataDir}/pg` : "PostgreSQL",
+    url: config.publicUrl.href,
+  });
+
+  let stopping: Promise<void> | undefined;
+  async function stop() {
+    stopping ??= (async () => {
+      clearInterval(pruneTimer);
+      // Stop accepting, let in-flight requests finish (bounded), then release the database.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      if ("closeIdleConnections" in server) server.closeIdleConnections();
+      const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), config.shutdownTimeoutMs).unref());
+      if ((await Promise.race([closed, timeout])) === "timeout") {
+        log.warning("Shutdown timeout: closing remaining connections");
+        if ("closeAllConnections" in server) server.closeAllConnections();
+      }
+      await database.close();
+    })();
+    return stopping;
+  }
+  return { url: `http://127.0.0.1:${port}`, port, stop };
+}
