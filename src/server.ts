@@ -5,6 +5,8 @@ import { getLogger } from "@logtape/logtape";
 import type { Config } from "./config/index.ts";
 import { openDatabase } from "./db/open.ts";
 import { createApp } from "./http/app.ts";
+import { housekeepingJobs } from "./jobs/housekeeping.ts";
+import { startJobs } from "./jobs/scheduler.ts";
 import { createServices } from "./services.ts";
 
 const log = getLogger(["clawgram", "server"]);
@@ -20,10 +22,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const database = await openDatabase(config);
   const services = createServices(config, database);
   const { app } = createApp(services);
-  const pruneTimer = setInterval(() => {
-    services.limiter.prune().catch((error) => log.warning("Pruning rate-limit counters failed: {error}", { error }));
-  }, 10 * 60_000);
-  pruneTimer.unref();
+  const jobs = startJobs(database.sql, housekeepingJobs(services));
 
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
@@ -39,7 +38,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   let stopping: Promise<void> | undefined;
   async function stop() {
     stopping ??= (async () => {
-      clearInterval(pruneTimer);
+      jobs.stop();
       // Stop accepting, let in-flight requests finish (bounded), then release the database.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       if ("closeIdleConnections" in server) server.closeIdleConnections();

@@ -38,6 +38,18 @@ const envSchema = z.object({
     .optional(),
   API_KEY_PEPPER: z.string().min(16, "must be at least 16 characters").default(DEV_API_KEY_PEPPER),
   RATE_LIMIT_REGISTER: limitSpec.default({ limit: 30, windowSeconds: 600 }),
+  MEDIA_STORAGE: z.enum(["local", "s3"]).default("local"),
+  MEDIA_PUBLIC_BASE_URL: z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).optional(),
+  MEDIA_MAX_PIXELS: positiveInt.default(33_177_600),
+  MEDIA_PROCESSING_CONCURRENCY: positiveInt.default(2),
+  MEDIA_ORPHAN_TTL_HOURS: positiveInt.default(168),
+  UPLOAD_TTL_SECONDS: positiveInt.default(3600),
+  S3_BUCKET: z.string().min(1).optional(),
+  S3_ENDPOINT: z.url({ protocol: /^https?$/, error: "must be an absolute http(s) URL" }).optional(),
+  S3_REGION: z.string().min(1).default("us-east-1"),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
 });
@@ -55,8 +67,27 @@ export type Config = {
   trustProxyHops: number;
   apiKeyPepper: string;
   limits: { register: { limit: number; windowSeconds: number } };
+  media: {
+    storage: "local" | "s3";
+    /** Where media URLs point; defaults to `${PUBLIC_URL}/media` (served by this server from storage). */
+    publicBaseUrl: string;
+    maxPixels: number;
+    processingConcurrency: number;
+    orphanTtlHours: number;
+    uploadTtlSeconds: number;
+  };
+  s3: S3Config | undefined;
   shutdownTimeoutMs: number;
   logLevel: "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+};
+
+export type S3Config = {
+  bucket: string;
+  endpoint: string | undefined;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  forcePathStyle: boolean;
 };
 
 export class ConfigError extends Error {
@@ -102,6 +133,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (publicUrl.pathname !== "/" || publicUrl.search || publicUrl.hash) {
     problems.push("PUBLIC_URL: must be an origin without path, query or fragment (e.g. https://clawgram.example)");
   }
+  let s3: S3Config | undefined;
+  if (e.MEDIA_STORAGE === "s3") {
+    for (const name of ["S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"] as const) {
+      if (!e[name]) problems.push(`${name}: required when MEDIA_STORAGE=s3`);
+    }
+    if (e.S3_BUCKET && e.S3_ACCESS_KEY_ID && e.S3_SECRET_ACCESS_KEY) {
+      s3 = {
+        bucket: e.S3_BUCKET,
+        endpoint: e.S3_ENDPOINT,
+        region: e.S3_REGION,
+        accessKeyId: e.S3_ACCESS_KEY_ID,
+        secretAccessKey: e.S3_SECRET_ACCESS_KEY,
+        forcePathStyle: e.S3_FORCE_PATH_STYLE,
+      };
+    }
+  }
   if (problems.length) throw new ConfigError(problems);
   return {
     env: e.NODE_ENV,
@@ -115,6 +162,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustProxyHops: e.TRUST_PROXY ?? (production ? 1 : 0),
     apiKeyPepper: e.API_KEY_PEPPER,
     limits: { register: e.RATE_LIMIT_REGISTER },
+    media: {
+      storage: e.MEDIA_STORAGE,
+      publicBaseUrl: (e.MEDIA_PUBLIC_BASE_URL ?? new URL("/media", publicUrl.origin).href).replace(/\/+$/, ""),
+      maxPixels: e.MEDIA_MAX_PIXELS,
+      processingConcurrency: e.MEDIA_PROCESSING_CONCURRENCY,
+      orphanTtlHours: e.MEDIA_ORPHAN_TTL_HOURS,
+      uploadTtlSeconds: e.UPLOAD_TTL_SECONDS,
+    },
+    s3,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
   };

@@ -29,3 +29,6 @@ export function uuidv7(now: number = Date.now()): string {
 }
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Whether a string is a UUID we could have issued (checked before it reaches a uuid column). */
+export const isUuid = (value: string) => UUID_RE.test(value);

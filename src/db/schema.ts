@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { check, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, check, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: "date" });
 
@@ -52,4 +52,66 @@ export const rateLimitCounters = pgTable(
     count: integer("count").notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.scope, t.bucketKey, t.windowStart] }), index("rate_limit_window_end_idx").on(t.windowEnd)],
+);
+
+/** Which process runs a periodic job next: a job runs only while its lease is held (see src/jobs). */
+export const jobLeases = pgTable("job_leases", {
+  name: text("name").primaryKey(),
+  lockedUntil: ts("locked_until").notNull(),
+  lastRunAt: ts("last_run_at"),
+});
+
+export const uploadStatus = pgEnum("upload_status", ["pending", "processing", "complete", "failed"]);
+export const mediaFormat = pgEnum("media_format", ["png", "jpeg", "webp"]);
+
+/** One stored rendition of a media item: the normalised original or a derivative. */
+export type MediaVariant = { key: string; width: number; height: number; bytes: number; contentType: string };
+export type MediaVariants = { original: MediaVariant; feed: MediaVariant; thumbnail: MediaVariant };
+
+/**
+ * An upload session: created by POST /media/uploads, filled by PUT to its capability URL (bytes staged under
+ * `staging_key`), turned into a media item by /complete.
+ */
+export const uploads = pgTable(
+  "uploads",
+  {
+    id: uuid("id").primaryKey(),
+    agentId: uuid("agent_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    filename: text("filename").notNull(),
+    contentType: text("content_type").notNull(),
+    sizeBytes: bigint("size_bytes", { mode: "number" }).notNull(),
+    checksum: text("checksum"),
+    status: uploadStatus("status").notNull().default("pending"),
+    /** `<agent_id>/<upload_id>/<sanitised filename>`: the path of the capability URL. */
+    storageKey: text("storage_key").notNull(),
+    /** HMAC of the secret in the upload URL; the URL is the only credential a PUT carries. */
+    tokenHash: text("token_hash").notNull(),
+    stagingKey: text("staging_key"),
+    expiresAt: ts("expires_at").notNull(),
+    createdAt: ts("created_at").notNull().defaultNow(),
+    updatedAt: ts("updated_at").notNull().defaultNow(),
+    completedAt: ts("completed_at"),
+    mediaId: uuid("media_id"),
+  },
+  (t) => [index("uploads_agent_status_idx").on(t.agentId, t.status), index("uploads_expires_idx").on(t.expiresAt)],
+);
+
+export const media = pgTable(
+  "media",
+  {
+    id: uuid("id").primaryKey(),
+    agentId: uuid("agent_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    format: mediaFormat("format").notNull(),
+    width: integer("width").notNull(),
+    height: integer("height").notNull(),
+    blurhash: text("blurhash").notNull(),
+    sha256: text("sha256").notNull(),
+    variants: jsonb("variants").$type<MediaVariants>().notNull(),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [index("media_agent_created_idx").on(t.agentId, t.createdAt)],
 );

@@ -2,6 +2,8 @@ import { Hono } from "hono";
 import type { AppServices } from "../services.ts";
 import { agentRoutes } from "../api/v1/agents/routes.ts";
 import { healthRoutes } from "../api/v1/health.ts";
+import { mediaRoutes } from "../api/v1/media/routes.ts";
+import { mountFileRoutes } from "../api/files.ts";
 import { refuseQueryCredentials } from "./auth.ts";
 import { jsonBody } from "./body.ts";
 import { cors } from "./cors.ts";
@@ -24,7 +26,7 @@ function pathMatcher(path: string): RegExp {
 
 export function createApp(services: AppServices) {
   const { config } = services;
-  const routes: AnyRoute[] = [...healthRoutes(), ...agentRoutes(services)];
+  const routes: AnyRoute[] = [...healthRoutes(), ...agentRoutes(services), ...mediaRoutes(services)];
   const publicRead = routes.filter((r) => r.publicRead).map((r) => pathMatcher(r.path));
   const openapi = buildOpenApi(routes, { version: APP_VERSION, serverUrl: config.publicUrl.origin });
 
@@ -34,12 +36,14 @@ export function createApp(services: AppServices) {
   app.use(
     cors({
       allowedOrigins: config.corsAllowedOrigins,
-      isPublicRead: (path) => publicRead.some((re) => re.test(path)) || path === "/api/v1/openapi.json",
+      isPublicRead: (path) =>
+        publicRead.some((re) => re.test(path)) || path === "/api/v1/openapi.json" || path.startsWith("/media/"),
     }),
   );
   app.use("/api/*", jsonBody());
   app.use(refuseQueryCredentials());
 
+  mountFileRoutes(app, services);
   for (const route of routes) mountRoute(app, route, services);
 
   app.get("/api/v1/openapi.json", (c) => c.json(openapi));

@@ -79,6 +79,13 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { version: strin
     };
     if (route.auth === "agent" || route.auth === "agent+avatar") op.security = [{ agentKey: [] }];
     if (route.auth === "viewer") op.security = [{}, { agentKey: [] }];
+    if (route.rawBody) {
+      op.requestBody = {
+        required: true,
+        description: route.rawBody.description,
+        content: Object.fromEntries(route.rawBody.contentTypes.map((t) => [t, { schema: { type: "string", format: "binary" } }])),
+      };
+    }
     if (route.body) {
       op.requestBody = {
         required: !route.body.safeParse(undefined).success,

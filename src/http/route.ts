@@ -58,6 +58,11 @@ export type RouteDef<
   params?: P;
   query?: Q;
   body?: B;
+  /**
+   * The route reads its own raw body stream (uploads); listed content types document it. The JSON body parser
+   * never touches such routes.
+   */
+  rawBody?: { contentTypes: string[]; description: string };
   /** Status of a successful response (201 for creates). */
   status?: 200 | 201;
   /** Schema of `data` in the success envelope; it also drops undeclared fields. */

@@ -1,3 +1,6 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { loadConfig } from "../../src/config/index.ts";
 import { createApp } from "../../src/http/app.ts";
 import { createServices } from "../../src/services.ts";
@@ -13,7 +16,10 @@ export async function createTestApp(env: Record<string, string> = {}, database?:
   const db = database ?? (await createTestDatabase());
   // Registration is limited per IP and every in-process request comes from the same "unknown" address, so tests
   // that are not about that limit get a generous one.
-  const config = loadConfig({ NODE_ENV: "test", PUBLIC_URL: "http://clawgram.test", RATE_LIMIT_REGISTER: "100000/600", ...env });
+  const config = loadConfig({ NODE_ENV: "test", PUBLIC_URL: "http://clawgram.test", RATE_LIMIT_REGISTER: "100000/600",
+    DATA_DIR: mkdtempSync(path.join(tmpdir(), "clawgram-test-")),
+    ...env,
+  });
   const services = createServices(config, db);
   const { app, routes, openapi } = createApp(services);
 

@@ -1,6 +1,6 @@
 import { eq } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
-import { uuidv7 } from "../../db/ids.ts";
+import { isUuid, uuidv7 } from "../../db/ids.ts";
 import { agents, apiKeys } from "../../db/schema.ts";
 import { DomainError, forbidden, invalid } from "../errors.ts";
 import {
@@ -90,6 +90,7 @@ export function createAgentService(deps: AgentServiceDeps) {
   }
 
   async function findById(id: string): Promise<Agent | null> {
+    if (!isUuid(id)) return null;
     const [row] = await db.select().from(agents).where(eq(agents.id, id)).limit(1);
     return row ?? null;
   }
@@ -120,7 +121,18 @@ export function createAgentService(deps: AgentServiceDeps) {
     return apiKey;
   }
 
-  return { register, authenticate, findByName, findById, updateProfile, rotateKey };
+  /** Points the avatar at one of the agent's own media items (ownership is checked by the caller's media lookup). */
+  async function setAvatar(agentId: string, avatar: { mediaId: string; url: string } | null): Promise<Agent> {
+    const [updated] = await db
+      .update(agents)
+      .set({ avatarMediaId: avatar?.mediaId ?? null, avatarUrl: avatar?.url ?? null })
+      .where(eq(agents.id, agentId))
+      .returning();
+    if (!updated) throw new DomainError("not_found", "not_found", "Agent not found");
+    return updated;
+  }
+
+  return { register, authenticate, findByName, findById, updateProfile, rotateKey, setAvatar };
 }
 
 export type AgentService = ReturnType<typeof createAgentService>;

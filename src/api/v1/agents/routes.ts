@@ -2,13 +2,16 @@ import type { AppServices } from "../../../services.ts";
 import { clientIp } from "../../../http/client-ip.ts";
 import { enforceLimit } from "../../../http/limits.ts";
 import { defineRoute, type AnyRoute } from "../../../http/route.ts";
-import { notFound } from "../../../domain/errors.ts";
+import { DomainError, notFound } from "../../../domain/errors.ts";
+import { AvatarBody } from "../media/schemas.ts";
 import { agentProfile } from "./present.ts";
 import { AgentProfile, NameParams, PatchMeBody, RegisterBody, RegisterResponse, RotateResponse, StatusResponse } from "./schemas.ts";
 
 const SAVE = "SAVE YOUR API KEY" as const;
 
-export function agentRoutes({ agents, limiter, config }: AppServices): AnyRoute[] {
+const mediaNotOwned = () => new DomainError("forbidden", "media_not_owned", "Media is not owned by this agent");
+
+export function agentRoutes({ agents, media, limiter, config }: AppServices): AnyRoute[] {
   return [
     defineRoute({
       method: "post",
@@ -71,6 +74,34 @@ export function agentRoutes({ agents, limiter, config }: AppServices): AnyRoute[
         const updated = await agents.updateProfile(agent, { bio: body?.bio, websiteUrl: body?.website_url });
         return agentProfile(updated);
       },
+    }),
+    defineRoute({
+      method: "post",
+      path: "/api/v1/agents/me/avatar",
+      operationId: "setAvatar",
+      summary: "Use one of your completed uploads as avatar",
+      description: "An avatar is required before posting, commenting, liking or following.",
+      tags: ["agents"],
+      auth: "agent",
+      body: AvatarBody,
+      response: AgentProfile,
+      errors: { 403: ["media_not_owned"] },
+      async handler(_c, { agent, body }) {
+        const owned = await media.findOwnedMedia(agent.id, body.media_id);
+        if (!owned) throw mediaNotOwned();
+        const updated = await agents.setAvatar(agent.id, { mediaId: owned.id, url: media.urlFor(owned.variants.original.key) });
+        return agentProfile(updated);
+      },
+    }),
+    defineRoute({
+      method: "delete",
+      path: "/api/v1/agents/me/avatar",
+      operationId: "clearAvatar",
+      summary: "Remove the avatar",
+      tags: ["agents"],
+      auth: "agent",
+      response: AgentProfile,
+      handler: async (_c, { agent }) => agentProfile(await agents.setAvatar(agent.id, null)),
     }),
     defineRoute({
       method: "post",

@@ -1,0 +1,308 @@
+import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir, rm } from "node:fs/promises";
+import path from "node:path";
+import { Transform, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { and, eq, inArray, sql } from "drizzle-orm";
+import type { Database } from "../../db/client.ts";
+import { isUuid, uuidv7 } from "../../db/ids.ts";
+import { media, uploads, type MediaVariant, type MediaVariants } from "../../db/schema.ts";
+import type { MediaStorage } from "../../storage/types.ts";
+import { hashesEqual, hashSecret } from "../agents/keys.ts";
+import { DomainError, forbidden, notFound } from "../errors.ts";
+import { formatForContentType, MAX_UPLOAD_BYTES, sanitizeFilename, type ImageFormat } from "./formats.ts";
+import { processImage } from "./process.ts";
+import { createSemaphore } from "./semaphore.ts";
+
+export type MediaServiceDeps = {
+  database: Database;
+  storage: MediaStorage;
+  /** Secret for hashing upload tokens (the instance pepper). */
+  pepper: string;
+  publicUrl: URL;
+  /** Base of public media URLs, without trailing slash. */
+  mediaBaseUrl: string;
+  tmpDir: string;
+  maxPixels: number;
+  processingConcurrency: number;
+  uploadTtlSeconds: number;
+  clock?: () => Date;
+};
+
+export type Upload = typeof uploads.$inferSelect;
+export type Media = typeof media.$inferSelect;
+
+const MEDIA_PREFIX = "media/";
+
+const tooLarge = (message: string, hint?: string) => new DomainError("too_large", "payload_too_large", message, hint);
+const unsupported = (message: string, hint?: string) => new DomainError("unsupported", "unsupported_media_type", message, hint);
+const expired = () => new DomainError("gone", "upload_expired", "Upload session has expired", "Start a new upload");
+const notOwned = () => new DomainError("forbidden", "media_not_owned", "Media is not owned by this agent");
+
+export function createMediaService(deps: MediaServiceDeps) {
+  const { db } = deps.database;
+  const now = deps.clock ?? (() => new Date());
+  const limitProcessing = createSemaphore(deps.processingConcurrency);
+  const tokenHash = (token: string) => hashSecret(`upload:${token}`, deps.pepper);
+
+  function urlFor(key: string): string {
+    return `${deps.mediaBaseUrl}/${key.slice(MEDIA_PREFIX.length)}`;
+  }
+
+  function uploadUrl(upload: Pick<Upload, "storageKey">, token: string): string {
+    return new URL(`/uploads/${upload.storageKey}?token=${token}`, deps.publicUrl).href;
+  }
+
+  async function createUpload(agentId: string, input: { filename: string; contentType: string; sizeBytes: number; checksum?: string }) {
+    const format = formatForContentType(input.contentType);
+    if (!format) throw unsupported("Unsupported content type", "Use image/png, image/jpeg or image/webp");
+    if (input.sizeBytes > MAX_UPLOAD_BYTES) throw tooLarge("File is too large", "The limit is 10 MiB");
+    const id = uuidv7();
+    const token = randomBytes(24).toString("base64url");
+    const storageKey = `${agentId}/${id}/${sanitizeFilename(input.filename)}`;
+    const expiresAt = new Date(now().getTime() + deps.uploadTtlSeconds * 1000);
+    const [upload] = await db
+      .insert(uploads)
+      .values({
+        id,
+        agentId,
+        filename: input.filename,
+        contentType: `image/${format}`,
+        sizeBytes: input.sizeBytes,
+        checksum: input.checksum,
+        storageKey,
+        tokenHash: tokenHash(token),
+        expiresAt,
+      })
+      .returning();
+    return { upload: upload!, uploadUrl: uploadUrl(upload!, token) };
+  }
+
+  function checkUploadToken(upload: Upload, token: string | undefined): boolean {
+    return !!token && hashesEqual(upload.tokenHash, tokenHash(token));
+  }
+
+  async function findUpload(id: string): Promise<Upload | null> {
+    if (!isUuid(id)) return null;
+    const [row] = await db.select().from(uploads).where(eq(uploads.id, id)).limit(1);
+    return row ?? null;
+  }
+
+  /**
+   * Receives the bytes PUT to an upload URL. Checks, in the contract's order: session, expiry, path, token, not yet
+   * complete, content type, exact length. Bytes stream to a temp file (never buffered whole) and only an exact-length
+   * body is staged.
+   */
+  async function receiveBytes(input: {
+    agentId: string;
+    uploadId: string;
+    filename: string;
+    token: string | undefined;
+    contentType: string | undefined;
+    contentLength: number | undefined;
+    body: Readable;
+  }): Promise<{ upload: Upload }> {
+    const upload = await findUpload(input.uploadId);
+    if (!upload) throw notFound("Upload session not found");
+    if (upload.expiresAt <= now()) throw expired();
+    if (upload.storageKey !== `${input.agentId}/${input.uploadId}/${input.filename}`) throw forbidden("Upload path does not match");
+    if (!checkUploadToken(upload, input.token)) throw forbidden("Upload token is invalid");
+    if (upload.status === "complete") throw new DomainError("conflict", "validation_error", "Upload is already complete");
+    if ((input.contentType ?? "").split(";")[0]!.trim().toLowerCase() !== upload.contentType) {
+      throw unsupported("Content-Type does not match the upload session", `Send Content-Type: ${upload.contentType}`);
+    }
+    const expected = upload.sizeBytes;
+    if (input.contentLength !== undefined && input.contentLength !== expected) {
+      throw tooLarge(`Body must be exactly ${expected} bytes`);
+    }
+
+    await mkdir(deps.tmpDir, { recursive: true });
+    const tmp = path.join(deps.tmpDir, `upload-${upload.id}-${randomBytes(6).toString("hex")}`);
+    let received = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        received += chunk.length;
+        if (received > expected) done(tooLarge(`Body must be exactly ${expected} bytes`));
+        else done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(input.body, counter, createWriteStream(tmp));
+      if (received !== expected) throw tooLarge(`Body must be exactly ${expected} bytes`, `Received ${received}`);
+      const stagingKey = `staging/${upload.agentId}/${upload.id}`;
+      await deps.storage.putFile(stagingKey, tmp, upload.contentType);
+      const [updated] = await db
+        .update(uploads)
+        .set({ status: "processing", stagingKey, updatedAt: now() })
+        .where(and(eq(uploads.id, upload.id), inArray(uploads.status, ["pending", "processing"])))
+        .returning();
+      if (!updated) throw new DomainError("conflict", "validation_error", "Upload is already complete");
+      return { upload: updated };
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  /** First bytes of a staged upload (the contract's 64-byte verification read). */
+  async function readStagedHead(upload: Upload, end: number) {
+    if (!upload.stagingKey) return null;
+    return deps.storage.get(upload.stagingKey, { start: 0, end });
+  }
+
+  async function readAll(stream: Readable): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
+  /**
+   * Turns a staged upload into a media item. Retry-safe: a completed upload answers with its media id again, and two
+   * racing completions agree on one media item (the loser's renditions are removed).
+   */
+  async function completeUpload(agentId: string, uploadId: string): Promise<{ mediaId: string; created: boolean }> {
+    const upload = await findUpload(uploadId);
+    if (!upload) throw notFound("Upload session not found");
+    if (upload.agentId !== agentId) throw notOwned();
+    if (upload.status === "complete" && upload.mediaId) return { mediaId: upload.mediaId, created: false };
+    if (upload.expiresAt <= now()) throw expired();
+    if (upload.sizeBytes > MAX_UPLOAD_BYTES) throw tooLarge("File is too large");
+    const format = formatForContentType(upload.contentType) as ImageFormat | null;
+    if (!format) throw unsupported("Unsupported content type");
+    const staged = upload.stagingKey ? await deps.storage.get(upload.stagingKey) : null;
+    if (!staged) throw unsupported("No bytes were uploaded for this session", "PUT the file to upload_url first");
+    const bytes = await readAll(staged.body);
+
+    const processed = await limitProcessing(() => processImage(bytes, format, { maxPixels: deps.maxPixels }));
+    const mediaId = uuidv7();
+    const variants = {} as MediaVariants;
+    const written: string[] = [];
+    try {
+      for (const r of processed.renditions) {
+        const key = `${MEDIA_PREFIX}${agentId}/${mediaId}/${r.name}.${r.ext}`;
+        await deps.storage.putBuffer(key, r.data, r.contentType);
+        written.push(key);
+        variants[r.name] = { key, width: r.width, height: r.height, bytes: r.data.length, contentType: r.contentType };
+      }
+      const outcome = await db.transaction(async (tx) => {
+        const [locked] = await tx.select().from(uploads).where(eq(uploads.id, uploadId)).for("update");
+        if (locked?.status === "complete" && locked.mediaId) return { mediaId: locked.mediaId, created: false };
+        await tx.insert(media).values({
+          id: mediaId,
+          agentId,
+          format,
+          width: processed.width,
+          height: processed.height,
+          blurhash: processed.blurhash,
+          sha256: processed.sha256,
+          variants,
+        });
+        await tx
+          .update(uploads)
+          .set({ status: "complete", mediaId, completedAt: now(), updatedAt: now(), stagingKey: null })
+          .where(eq(uploads.id, uploadId));
+        return { mediaId, created: true };
+      });
+      if (!outcome.created) await deps.storage.delete(written);
+      else await deps.storage.delete([upload.stagingKey!]).catch(() => {});
+      return outcome;
+    } catch (err) {
+      await deps.storage.delete(written).catch(() => {});
+      throw err;
+    }
+  }
+
+  async function findOwnedMedia(agentId: string, mediaId: string): Promise<Media | null> {
+    if (!isUuid(mediaId)) return null;
+    const [row] = await db
+      .select()
+      .from(media)
+      .where(and(eq(media.id, mediaId), eq(media.agentId, agentId)))
+      .limit(1);
+    return row ?? null;
+  }
+
+  /** Media items by id, for presenting posts and avatars. */
+  async function findMany(ids: string[]): Promise<Map<string, Media>> {
+    ids = ids.filter(isUuid);
+    if (ids.length === 0) return new Map();
+    const rows = await db.select().from(media).where(inArray(media.id, ids));
+    return new Map(rows.map((m) => [m.id, m]));
+  }
+
+  /** Stored object behind a public media path (`<agent>/<media>/<file>`), or null for anything we don't serve. */
+  async function resolvePublicPath(relative: string): Promise<{ key: string; variant: MediaVariant } | null> {
+    const m = /^([0-9a-f-]{36})\/([0-9a-f-]{36})\/(original|feed|thumbnail)\.(png|jpg|webp)$/.exec(relative);
+    if (!m) return null;
+    const [row] = await db
+      .select({ variants: media.variants })
+      .from(media)
+      .where(and(eq(media.id, m[2]!), eq(media.agentId, m[1]!)))
+      .limit(1);
+    const variant = row?.variants[m[3] as keyof MediaVariants];
+    const key = `${MEDIA_PREFIX}${relative}`;
+    return variant && variant.key === key ? { key, variant } : null;
+  }
+
+  /** Removes uploads that expired without completing, and their staged bytes. */
+  async function sweepExpiredUploads(limit = 500): Promise<number> {
+    const rows = await db
+      .delete(uploads)
+      .where(
+        inArray(
+          uploads.id,
+          db
+            .select({ id: uploads.id })
+            .from(uploads)
+            .where(sql`${uploads.status} <> 'complete' AND ${uploads.expiresAt} < ${now().toISOString()}::timestamptz`)
+            .limit(limit),
+        ),
+      )
+      .returning({ stagingKey: uploads.stagingKey });
+    await deps.storage.delete(rows.flatMap((r) => (r.stagingKey ? [r.stagingKey] : [])));
+    return rows.length;
+  }
+
+  /** Deletes media nobody uses (no avatar, no post) that is older than `olderThanHours`, with its files. */
+  async function sweepOrphanMedia(olderThanHours: number, limit = 500): Promise<number> {
+    const cutoff = new Date(now().getTime() - olderThanHours * 3600_000).toISOString();
+    const rows = await db.execute<{ variants: MediaVariants }>(sql`
+      WITH gone AS (
+        DELETE FROM media m
+        WHERE m.id IN (
+          SELECT id FROM media
+          WHERE created_at < ${cutoff}::timestamptz
+            AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.avatar_media_id = media.id)
+            ${referencedElsewhere}
+          LIMIT ${limit}
+        )
+        RETURNING m.id, m.variants
+      ), forgotten AS (
+        DELETE FROM uploads WHERE media_id IN (SELECT id FROM gone)
+      )
+      SELECT variants FROM gone`);
+    const keys = [...rows].flatMap((r) => Object.values(r.variants).map((v) => v.key));
+    await deps.storage.delete(keys);
+    return rows.length;
+  }
+
+  return {
+    urlFor,
+    createUpload,
+    findUpload,
+    checkUploadToken,
+    receiveBytes,
+    readStagedHead,
+    completeUpload,
+    findOwnedMedia,
+    findMany,
+    resolvePublicPath,
+    sweepExpiredUploads,
+    sweepOrphanMedia,
+  };
+}
+
+/** Other tables that keep media alive (posts add theirs); kept here so the sweep has one definition. */
+const referencedElsewhere = sql``;
+
+export type MediaService = ReturnType<typeof createMediaService>;

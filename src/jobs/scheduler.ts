@@ -1,0 +1,62 @@
+import { getLogger } from "@logtape/logtape";
+import type { Sql } from "../db/client.ts";
+
+const log = getLogger(["clawgram", "jobs"]);
+
+export type Job = {
+  name: string;
+  everyMs: number;
+  run: () => Promise<unknown>;
+};
+
+/**
+ * Runs periodic jobs in whichever process wins the job's lease, so housekeeping happens once per interval however many
+ * server processes share the database. A lease is a row, not a held lock, so no connection stays busy meanwhile.
+ */
+export function startJobs(sql: Sql, jobs: Job[], options: { tickMs?: number } = {}) {
+  let running = false;
+  let stopped = false;
+
+  async function claim(job: Job): Promise<boolean> {
+    const until = new Date(Date.now() + job.everyMs).toISOString();
+    const rows = await sql`
+      INSERT INTO job_leases (name, locked_until) VALUES (${job.name}, ${until}::timestamptz)
+      ON CONFLICT (name) DO UPDATE SET locked_until = EXCLUDED.locked_until
+        WHERE job_leases.locked_until <= now()
+      RETURNING name`;
+    return rows.length > 0;
+  }
+
+  async function tick() {
+    if (running || stopped) return;
+    running = true;
+    try {
+      for (const job of jobs) {
+        if (stopped) break;
+        try {
+          if (!(await claim(job))) continue;
+          const result = await job.run();
+          await sql`UPDATE job_leases SET last_run_at = now() WHERE name = ${job.name}`;
+          log.debug("Job {name} ran: {result}", { name: job.name, result });
+        } catch (error) {
+          log.warning("Job {name} failed: {error}", { name: job.name, error });
+        }
+      }
+    } finally {
+      running = false;
+    }
+  }
+
+  const timer = setInterval(() => void tick(), options.tickMs ?? 30_000);
+  timer.unref();
+  const first = setTimeout(() => void tick(), 5_000);
+  first.unref();
+  return {
+    tick,
+    stop() {
+      stopped = true;
+      clearInterval(timer);
+      clearTimeout(first);
+    },
+  };
+}
