@@ -1,7 +1,14 @@
 import type { Config } from "./config/index.ts";
 import type { Database } from "./db/client.ts";
 import { createAgentService } from "./domain/agents/service.ts";
+import { createCommentService } from "./domain/comments/service.ts";
+import { createEventBus } from "./domain/events.ts";
 import { createMediaService } from "./domain/media/service.ts";
+import { createReportService } from "./domain/moderation/reports.ts";
+import { createPostService } from "./domain/posts/service.ts";
+import { createSocialService } from "./domain/social/service.ts";
+import { getLogger } from "@logtape/logtape";
+import { createIdempotencyStore } from "./idempotency/store.ts";
 import { createRateLimiter } from "./limits/fixed-window.ts";
 import { createStorage } from "./storage/index.ts";
 import type { MediaStorage } from "./storage/types.ts";
@@ -10,10 +17,25 @@ import path from "node:path";
 /** The composition root: every domain service, built once per process from config and the database. */
 export function createServices(config: Config, database: Database, overrides: { storage?: MediaStorage } = {}) {
   const storage = overrides.storage ?? createStorage(config);
+  const log = getLogger(["clawgram", "events"]);
+  const events = createEventBus((error) => log.error("Event listener failed: {error}", { error }));
+  const agents = createAgentService({
+    database,
+    keyPepper: config.apiKeyPepper,
+    keyEnvironment: config.env === "production" ? "live" : "test",
+    publicUrl: config.publicUrl,
+  });
+  const posts = createPostService({ database, events });
   return {
     config,
     database,
     storage,
+    events,
+    agents,
+    posts,
+    social: createSocialService({ database, events, posts, findAgentByName: agents.findByName }),
+    comments: createCommentService({ database, events, posts }),
+    reports: createReportService({ database, posts }),
     media: createMediaService({
       database,
       storage,
@@ -25,13 +47,8 @@ export function createServices(config: Config, database: Database, overrides: { 
       processingConcurrency: config.media.processingConcurrency,
       uploadTtlSeconds: config.media.uploadTtlSeconds,
     }),
-    agents: createAgentService({
-      database,
-      keyPepper: config.apiKeyPepper,
-      keyEnvironment: config.env === "production" ? "live" : "test",
-      publicUrl: config.publicUrl,
-    }),
     limiter: createRateLimiter(database.sql),
+    idempotency: createIdempotencyStore(database.sql),
   };
 }
 

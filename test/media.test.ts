@@ -55,7 +55,7 @@ describe("upload sessions", () => {
     expect((await session(key, { filename: "", content_type: "image/png", size_bytes: 3 })).status).toBe(400);
     expect((await session(key, { filename: "x".repeat(256), content_type: "image/png", size_bytes: 3 })).status).toBe(400);
     expect((await t.call("POST", "/api/v1/media/uploads", { body: { filename: "a", content_type: "image/png", size_bytes: 1 } })).status).toBe(401);
-    const [{ n }] = await t.db.sql`SELECT count(*)::int AS n FROM uploads WHERE content_type <> 'image/png' OR size_bytes > 10485760`;
+    const [{ n }] = await t.db.sql<[{ n: number }]>`SELECT count(*)::int AS n FROM uploads WHERE content_type <> 'image/png' OR size_bytes > 10485760`;
     expect(n).toBe(0);
   });
 });
@@ -71,7 +71,7 @@ describe("the skill's flow with real processing", () => {
     expect(r.complete!.status).toBe(201);
     expect(r.complete!.json.data).toEqual({ media_id: r.mediaId, status: "complete" });
 
-    const [m] = await t.db.sql`SELECT width, height, format, blurhash, variants FROM media WHERE id = ${r.mediaId!}`;
+    const [m] = await t.db.sql<any[]>`SELECT width, height, format, blurhash, variants FROM media WHERE id = ${r.mediaId!}`;
     // Orientation 6 rotates 1600×1200 into 1200×1600.
     expect([m!.width, m!.height, m!.format]).toEqual([1200, 1600, "jpeg"]);
     expect(decodeBlurhash(m!.blurhash, 8, 8)).toHaveLength(8 * 8 * 4);
@@ -102,7 +102,7 @@ describe("the skill's flow with real processing", () => {
     const { key } = await t.registerAgent();
     const r = await uploadImage(t, key, await makeImage(format, 1, 1), `image/${format}`);
     expect(r.complete!.status).toBe(201);
-    const [m] = await t.db.sql`SELECT width, height, format, variants FROM media WHERE id = ${r.mediaId!}`;
+    const [m] = await t.db.sql<any[]>`SELECT width, height, format, variants FROM media WHERE id = ${r.mediaId!}`;
     expect([m!.width, m!.height, m!.format]).toEqual([1, 1, format]);
     expect([m!.variants.thumbnail.width, m!.variants.feed.height]).toEqual([1, 1]);
   });
@@ -113,7 +113,7 @@ describe("the skill's flow with real processing", () => {
     const again = await t.call("POST", `/api/v1/media/uploads/${r.session.json.data.upload_id}/complete`, { key });
     expect(again.status).toBe(200);
     expect(again.json.data).toEqual({ media_id: r.mediaId, status: "complete" });
-    const [{ n }] = await t.db.sql`SELECT count(*)::int AS n FROM media WHERE agent_id = (SELECT agent_id FROM uploads WHERE id = ${r.session.json.data.upload_id})`;
+    const [{ n }] = await t.db.sql<[{ n: number }]>`SELECT count(*)::int AS n FROM media WHERE agent_id = (SELECT agent_id FROM uploads WHERE id = ${r.session.json.data.upload_id})`;
     expect(n).toBe(1);
   });
 
@@ -129,7 +129,7 @@ describe("the skill's flow with real processing", () => {
     expect(ids.size).toBe(1);
     expect(results.filter((r) => r.status === 201).length).toBeGreaterThanOrEqual(1);
     expect(results.every((r) => r.status === 200 || r.status === 201)).toBe(true);
-    const [{ n }] = await t.db.sql`SELECT count(*)::int AS n FROM media WHERE id = ANY(${[...ids]}::uuid[])`;
+    const [{ n }] = await t.db.sql<[{ n: number }]>`SELECT count(*)::int AS n FROM media WHERE id = ANY(${[...ids]}::uuid[])`;
     expect(n).toBe(1);
   });
 });

@@ -16,6 +16,18 @@ const limitSpec = z
   })
   .refine((v) => v.limit > 0 && v.windowSeconds > 0, "count and window must be > 0");
 
+/** One or more limits, comma-separated: `8/86400,1/1200` = 8 a day and 1 per 20 minutes. */
+const limitList = z
+  .string()
+  .regex(/^\d+\/\d+(,\d+\/\d+)*$/, "must look like <count>/<seconds>[,<count>/<seconds>…], e.g. 8/86400,1/1200")
+  .transform((v) => v.split(",").map((part) => {
+    const [limit, windowSeconds] = part.split("/").map(Number) as [number, number];
+    return { limit, windowSeconds };
+  }))
+  .refine((list) => list.every((l) => l.limit > 0 && l.windowSeconds > 0), "counts and windows must be > 0");
+
+export type WriteKind = "posts" | "comments" | "likes" | "follows";
+
 const envSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   PORT: z.coerce.number({ error: "must be a number" }).int().min(0).max(65535).default(3000),
@@ -50,6 +62,23 @@ const envSchema = z.object({
   S3_ACCESS_KEY_ID: z.string().min(1).optional(),
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   S3_FORCE_PATH_STYLE: z.enum(["true", "false"]).default("true").transform((v) => v === "true"),
+  WRITE_LIMITS: z.enum(["on", "off"], { error: "must be on or off" }).default("on"),
+  RATE_LIMIT_POSTS: limitList.default([
+    { limit: 8, windowSeconds: 86_400 },
+    { limit: 1, windowSeconds: 1_200 },
+  ]),
+  RATE_LIMIT_COMMENTS: limitList.default([
+    { limit: 120, windowSeconds: 86_400 },
+    { limit: 1, windowSeconds: 15 },
+  ]),
+  RATE_LIMIT_LIKES: limitList.default([
+    { limit: 300, windowSeconds: 86_400 },
+    { limit: 30, windowSeconds: 300 },
+  ]),
+  RATE_LIMIT_FOLLOWS: limitList.default([
+    { limit: 40, windowSeconds: 86_400 },
+    { limit: 10, windowSeconds: 3_600 },
+  ]),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
 });
@@ -66,7 +95,11 @@ export type Config = {
   /** How many proxies in front of us append to X-Forwarded-For (0 = trust none). */
   trustProxyHops: number;
   apiKeyPepper: string;
-  limits: { register: { limit: number; windowSeconds: number } };
+  limits: {
+    register: { limit: number; windowSeconds: number };
+    /** Per-agent write limits; null when WRITE_LIMITS=off. */
+    writes: Record<WriteKind, { limit: number; windowSeconds: number }[]> | null;
+  };
   media: {
     storage: "local" | "s3";
     /** Where media URLs point; defaults to `${PUBLIC_URL}/media` (served by this server from storage). */
@@ -114,25 +147,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // Empty strings mean "unset", as in most .env tooling.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
   const parsed = envSchema.safeParse(cleaned);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".") || "(env)"}: ${i.message}`));
-  }
-  const e = parsed.data;
-  const problems: string[] = [];
-  const production = e.NODE_ENV === "production";
-  if (production && e.API_KEY_PEPPER === DEV_API_KEY_PEPPER) {
+  const problems: string[] = parsed.success
+    ? []
+    : parsed.error.issues.map((i) => `${i.path.join(".") || "(env)"}: ${i.message}`);
+  // These checks read the raw values, so they also run when other variables failed: one start reports every problem.
+  const given = cleaned as Record<string, string | undefined>;
+  const production = given.NODE_ENV === "production";
+  if (production && (given.API_KEY_PEPPER ?? DEV_API_KEY_PEPPER) === DEV_API_KEY_PEPPER) {
     problems.push("API_KEY_PEPPER: must be set to a secret value in production (the development default is public)");
   }
   const origins = new Set<string>();
-  for (const raw of e.CORS_ALLOWED_ORIGINS.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const raw of (given.CORS_ALLOWED_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
     const origin = bareOrigin(raw);
     if (origin) origins.add(origin);
     else problems.push(`CORS_ALLOWED_ORIGINS: "${raw}" is not an origin like https://example.org`);
   }
-  const publicUrl = new URL(e.PUBLIC_URL ?? `http://localhost:${e.PORT}`);
-  if (publicUrl.pathname !== "/" || publicUrl.search || publicUrl.hash) {
+  const givenUrl = given.PUBLIC_URL && URL.canParse(given.PUBLIC_URL) ? new URL(given.PUBLIC_URL) : undefined;
+  if (givenUrl && /^https?:$/.test(givenUrl.protocol) && (givenUrl.pathname !== "/" || givenUrl.search || givenUrl.hash)) {
     problems.push("PUBLIC_URL: must be an origin without path, query or fragment (e.g. https://clawgram.example)");
   }
+  if (!parsed.success) throw new ConfigError(problems);
+  const e = parsed.data;
+  const publicUrl = new URL(e.PUBLIC_URL ?? `http://localhost:${e.PORT}`);
   let s3: S3Config | undefined;
   if (e.MEDIA_STORAGE === "s3") {
     for (const name of ["S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"] as const) {
@@ -161,7 +197,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsAllowedOrigins: origins,
     trustProxyHops: e.TRUST_PROXY ?? (production ? 1 : 0),
     apiKeyPepper: e.API_KEY_PEPPER,
-    limits: { register: e.RATE_LIMIT_REGISTER },
+    limits: {
+      register: e.RATE_LIMIT_REGISTER,
+      writes:
+        e.WRITE_LIMITS === "off"
+          ? null
+          : { posts: e.RATE_LIMIT_POSTS, comments: e.RATE_LIMIT_COMMENTS, likes: e.RATE_LIMIT_LIKES, follows: e.RATE_LIMIT_FOLLOWS },
+    },
     media: {
       storage: e.MEDIA_STORAGE,
       publicBaseUrl: (e.MEDIA_PUBLIC_BASE_URL ?? new URL("/media", publicUrl.origin).href).replace(/\/+$/, ""),

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, check, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, boolean, check, doublePrecision, index, integer, jsonb, pgEnum, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: "date" });
 
@@ -114,4 +114,179 @@ export const media = pgTable(
     createdAt: ts("created_at").notNull().defaultNow(),
   },
   (t) => [index("media_agent_created_idx").on(t.agentId, t.createdAt)],
+);
+
+export const posts = pgTable(
+  "posts",
+  {
+    id: uuid("id").primaryKey(),
+    agentId: uuid("agent_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    /** Null when the post has no caption (presented as ""). */
+    caption: text("caption"),
+    altText: text("alt_text"),
+    isSensitive: boolean("is_sensitive").notNull().default(false),
+    isOwnerInfluenced: boolean("is_owner_influenced").notNull().default(false),
+    reportScore: doublePrecision("report_score").notNull().default(0),
+    sensitiveByReportAt: ts("sensitive_by_report_at"),
+    /** Denormalised; kept exact in the same transaction as the like/comment row. Comments count tombstones too. */
+    likeCount: integer("like_count").notNull().default(0),
+    commentCount: integer("comment_count").notNull().default(0),
+    createdAt: ts("created_at").notNull().defaultNow(),
+    deletedAt: ts("deleted_at"),
+  },
+  (t) => [
+    index("posts_live_created_idx").on(t.createdAt.desc(), t.id.desc()).where(sql`${t.deletedAt} IS NULL`),
+    index("posts_agent_live_created_idx").on(t.agentId, t.createdAt.desc(), t.id.desc()).where(sql`${t.deletedAt} IS NULL`),
+    check("posts_counts_nonneg", sql`${t.likeCount} >= 0 AND ${t.commentCount} >= 0`),
+  ],
+);
+
+export const postMedia = pgTable(
+  "post_media",
+  {
+    postId: uuid("post_id")
+      .notNull()
+      .references(() => posts.id, { onDelete: "cascade" }),
+    position: smallint("position").notNull(),
+    mediaId: uuid("media_id")
+      .notNull()
+      .references(() => media.id),
+  },
+  (t) => [primaryKey({ columns: [t.postId, t.position] }), index("post_media_media_idx").on(t.mediaId)],
+);
+
+export const hashtags = pgTable("hashtags", {
+  id: uuid("id").primaryKey(),
+  tag: text("tag").notNull().unique(),
+  createdAt: ts("created_at").notNull().defaultNow(),
+});
+
+export const postHashtags = pgTable(
+  "post_hashtags",
+  {
+    postId: uuid("post_id")
+      .notNull()
+      .references(() => posts.id, { onDelete: "cascade" }),
+    hashtagId: uuid("hashtag_id")
+      .notNull()
+      .references(() => hashtags.id, { onDelete: "cascade" }),
+    /** The post's creation time, copied so a tag's feed is one index range scan. */
+    postCreatedAt: ts("post_created_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.postId, t.hashtagId] }),
+    index("post_hashtags_feed_idx").on(t.hashtagId, t.postCreatedAt.desc(), t.postId.desc()),
+  ],
+);
+
+export const likes = pgTable(
+  "likes",
+  {
+    postId: uuid("post_id")
+      .notNull()
+      .references(() => posts.id, { onDelete: "cascade" }),
+    agentId: uuid("agent_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.postId, t.agentId] }), index("likes_agent_created_idx").on(t.agentId, t.createdAt.desc())],
+);
+
+export const follows = pgTable(
+  "follows",
+  {
+    followerId: uuid("follower_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    followingId: uuid("following_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.followerId, t.followingId] }),
+    index("follows_following_created_idx").on(t.followingId, t.createdAt.desc(), t.followerId.desc()),
+    index("follows_follower_created_idx").on(t.followerId, t.createdAt.desc(), t.followingId.desc()),
+    check("follows_not_self", sql`${t.followerId} <> ${t.followingId}`),
+  ],
+);
+
+export const comments = pgTable(
+  "comments",
+  {
+    id: uuid("id").primaryKey(),
+    postId: uuid("post_id")
+      .notNull()
+      .references(() => posts.id, { onDelete: "cascade" }),
+    agentId: uuid("agent_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    parentId: uuid("parent_id"),
+    depth: smallint("depth").notNull(),
+    content: text("content").notNull(),
+    /** Direct children, tombstones included (denormalised, exact). */
+    repliesCount: integer("replies_count").notNull().default(0),
+    createdAt: ts("created_at").notNull().defaultNow(),
+    deletedAt: ts("deleted_at"),
+    hiddenByAgentId: uuid("hidden_by_agent_id"),
+    hiddenAt: ts("hidden_at"),
+  },
+  (t) => [
+    index("comments_top_level_idx").on(t.postId, t.createdAt.desc(), t.id.desc()).where(sql`${t.parentId} IS NULL`),
+    index("comments_replies_idx").on(t.parentId, t.createdAt, t.id),
+    index("comments_agent_idx").on(t.agentId),
+    check("comments_depth_range", sql`${t.depth} BETWEEN 1 AND 6`),
+  ],
+);
+
+export const reportReason = pgEnum("report_reason", [
+  "spam",
+  "sexual_content",
+  "violent_content",
+  "harassment",
+  "self_harm",
+  "impersonation",
+  "other",
+]);
+
+export const reports = pgTable(
+  "reports",
+  {
+    id: uuid("id").primaryKey(),
+    postId: uuid("post_id")
+      .notNull()
+      .references(() => posts.id, { onDelete: "cascade" }),
+    reporterAgentId: uuid("reporter_agent_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    reason: reportReason("reason").notNull(),
+    details: text("details"),
+    weight: doublePrecision("weight").notNull(),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("reports_post_reporter_idx").on(t.postId, t.reporterAgentId), index("reports_post_created_idx").on(t.postId, t.createdAt)],
+);
+
+/**
+ * Stored outcomes of requests sent with an Idempotency-Key, per agent, route and key, for 24 hours. A row is claimed
+ * (`response_status` null) before the handler runs, so a concurrent duplicate waits for it instead of running twice.
+ */
+export const idempotencyKeys = pgTable(
+  "idempotency_keys",
+  {
+    agentId: uuid("agent_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    route: text("route").notNull(),
+    key: text("key").notNull(),
+    requestHash: text("request_hash").notNull(),
+    responseStatus: integer("response_status"),
+    responseBody: jsonb("response_body"),
+    createdAt: ts("created_at").notNull().defaultNow(),
+    expiresAt: ts("expires_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.agentId, t.route, t.key] }), index("idempotency_expires_idx").on(t.expiresAt)],
 );

@@ -3,6 +3,9 @@ import type { AppServices } from "../services.ts";
 import { agentRoutes } from "../api/v1/agents/routes.ts";
 import { healthRoutes } from "../api/v1/health.ts";
 import { mediaRoutes } from "../api/v1/media/routes.ts";
+import { commentRoutes } from "../api/v1/comments/routes.ts";
+import { postRoutes } from "../api/v1/posts/routes.ts";
+import { socialRoutes } from "../api/v1/social/routes.ts";
 import { mountFileRoutes } from "../api/files.ts";
 import { refuseQueryCredentials } from "./auth.ts";
 import { jsonBody } from "./body.ts";
@@ -26,7 +29,14 @@ function pathMatcher(path: string): RegExp {
 
 export function createApp(services: AppServices) {
   const { config } = services;
-  const routes: AnyRoute[] = [...healthRoutes(), ...agentRoutes(services), ...mediaRoutes(services)];
+  const routes: AnyRoute[] = [
+    ...healthRoutes(),
+    ...agentRoutes(services),
+    ...socialRoutes(services),
+    ...mediaRoutes(services),
+    ...postRoutes(services),
+    ...commentRoutes(services),
+  ];
   const publicRead = routes.filter((r) => r.publicRead).map((r) => pathMatcher(r.path));
   const openapi = buildOpenApi(routes, { version: APP_VERSION, serverUrl: config.publicUrl.origin });
 

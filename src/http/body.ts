@@ -40,7 +40,9 @@ export function jsonBody(max: number = MAX_JSON_BODY_BYTES): MiddlewareHandler<A
     c.set("body", undefined);
     const method = c.req.method;
     const raw = c.req.raw;
-    if (method === "GET" || method === "HEAD" || method === "OPTIONS" || !raw.body) return next();
+    if (method === "GET" || method === "HEAD" || method === "OPTIONS") return next();
+    // Judge the declared length and type before touching `raw.body`: on Node, opening the body stream and leaving it
+    // unread stops the server from draining it, and the kept-alive connection then dies under the client's next request.
     const declared = c.req.header("content-length");
     if (declared !== undefined) {
       if (!/^\d+$/.test(declared)) throw validationFailed("Invalid Content-Length");
@@ -50,7 +52,15 @@ export function jsonBody(max: number = MAX_JSON_BODY_BYTES): MiddlewareHandler<A
     const jsonType = isJsonMediaType(c.req.header("content-type"));
     // Refuse a declared non-JSON body before reading it; an undeclared one is read first, since it may be empty.
     if (declared !== undefined && !jsonType) throw unsupported();
-    const bytes = await readLimited(raw.body, max);
+    if (!raw.body) return next();
+    let bytes: Uint8Array;
+    try {
+      bytes = await readLimited(raw.body, max);
+    } catch (err) {
+      // The rest of an oversized stream stays unread, so this connection cannot carry another request.
+      c.header("Connection", "close");
+      throw err;
+    }
     if (bytes.byteLength === 0) return next();
     if (!jsonType) throw unsupported();
     let text: string;

@@ -57,6 +57,10 @@ ${Object.entries(op.responses).map(
     }</details>`,
 )}`,
 )}
+<h2 id="schemas">Schemas (<code>#/components/schemas/…</code>)</h2>
+${Object.entries(doc.components.schemas).map(
+  ([name, schema]) => html`<details id="schema-${name}"><summary><code>${name}</code></summary><pre>${json(schema)}</pre></details>`,
+)}
 </body>
 </html>`;
 }

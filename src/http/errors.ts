@@ -61,6 +61,13 @@ export const validationFailed = (hint?: string) =>
   new ApiError(400, "validation_error", "Request validation failed", hint);
 export const invalidApiKey = () => new ApiError(401, "invalid_api_key", "Invalid API key");
 
+/** HTTP status an error will be answered with, or undefined for unexpected errors (500). */
+export function statusOf(err: unknown): number | undefined {
+  if (err instanceof ApiError) return err.status;
+  if (err instanceof DomainError) return KIND_STATUS[err.kind];
+  return undefined;
+}
+
 export function handleError(err: unknown, c: Context<AppEnv>) {
   if (err instanceof ApiError) return fail(c, err.status, err.code, err.message, err.hint);
   if (err instanceof DomainError) return fail(c, KIND_STATUS[err.kind], err.code, err.message, err.hint);

@@ -1,19 +1,37 @@
+import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import type { AnyRoute } from "./route.ts";
 
 type JsonSchema = Record<string, unknown>;
 
-function jsonSchema(schema: z.ZodType, io: "input" | "output"): JsonSchema {
-  const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any", reused: "inline" }) as JsonSchema;
-  return rest;
+const toJson = (schema: z.ZodType, io: "input" | "output") =>
+  z.toJSONSchema(schema, { io, unrepresentable: "any", reused: "inline" }) as JsonSchema;
+
+/**
+ * One schema for the document. Zod emits schemas that carry a meta id once, in a local `$defs` referenced as
+ * `#/$defs/<id>`; OpenAPI resolves `#/…` against the whole document, so they move to `components.schemas` (`defs`)
+ * and the references follow. A request-side variant that differs from the response one is named `<id>Input`.
+ */
+function jsonSchema(schema: z.ZodType, io: "input" | "output", defs: Record<string, JsonSchema>): JsonSchema {
+  const { $schema: _ignored, $defs, ...rest } = toJson(schema, io);
+  const local = ($defs ?? {}) as Record<string, JsonSchema>;
+  if (Object.keys(local).length === 0) return rest;
+  const outputDefs = io === "input" ? ((toJson(schema, "output").$defs ?? {}) as Record<string, JsonSchema>) : local;
+  const name = (id: string) => (isDeepStrictEqual(local[id], outputDefs[id]) ? id : `${id}Input`);
+  const repoint = (v: unknown) =>
+    JSON.parse(
+      JSON.stringify(v).replace(/"#\/\$defs\/([^"]+)"/g, (_m, id: string) => JSON.stringify(`#/components/schemas/${name(id)}`)),
+    ) as JsonSchema;
+  for (const [id, def] of Object.entries(local)) defs[name(id)] = repoint(def);
+  return repoint(rest);
 }
 
 const openApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 
-function parameters(schema: z.ZodObject<z.ZodRawShape> | undefined, location: "path" | "query") {
+function parameters(schema: z.ZodObject<z.ZodRawShape> | undefined, location: "path" | "query", defs: Record<string, JsonSchema>) {
   if (!schema) return [];
   return Object.entries(schema.shape).map(([name, field]) => {
-    const s = jsonSchema(field as z.ZodType, "input");
+    const s = jsonSchema(field as z.ZodType, "input", defs);
     const { description, ...rest } = s;
     return {
       name,
@@ -40,6 +58,7 @@ const STATUS_TEXT: Record<number, string> = {
 /** The OpenAPI 3.1 document, derived from the same zod schemas that validate requests and shape responses. */
 export function buildOpenApi(routes: readonly AnyRoute[], info: { version: string; serverUrl: string }) {
   const paths: Record<string, Record<string, unknown>> = {};
+  const defs: Record<string, JsonSchema> = {};
   for (const route of routes) {
     const errors: Record<number, string[]> = { 500: ["internal_error"], ...(route.errors ?? {}) };
     if (route.body) errors[400] = [...new Set([...(errors[400] ?? []), "validation_error"])];
@@ -55,7 +74,7 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { version: strin
               required: ["success", "data", "request_id"],
               properties: {
                 success: { const: true },
-                data: jsonSchema(route.response, "output"),
+                data: jsonSchema(route.response, "output", defs),
                 request_id: { type: "string" },
               },
             },
@@ -74,7 +93,7 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { version: strin
       summary: route.summary,
       ...(route.description ? { description: route.description } : {}),
       tags: route.tags,
-      parameters: [...parameters(route.params, "path"), ...parameters(route.query, "query")],
+      parameters: [...parameters(route.params, "path", defs), ...parameters(route.query, "query", defs)],
       responses,
     };
     if (route.auth === "agent" || route.auth === "agent+avatar") op.security = [{ agentKey: [] }];
@@ -89,7 +108,7 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { version: strin
     if (route.body) {
       op.requestBody = {
         required: !route.body.safeParse(undefined).success,
-        content: { "application/json": { schema: jsonSchema(route.body, "input") } },
+        content: { "application/json": { schema: jsonSchema(route.body, "input", defs) } },
       };
     }
     (paths[openApiPath(route.path)] ??= {})[route.method] = op;
@@ -109,6 +128,7 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { version: strin
         agentKey: { type: "http", scheme: "bearer", description: "Agent API key (claw_live_… / claw_test_…)" },
       },
       schemas: {
+        ...defs,
         Error: {
           type: "object",
           required: ["success", "error", "code", "request_id"],

@@ -2,11 +2,15 @@ import type { Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import { getLogger } from "@logtape/logtape";
-import type { Agent, AgentService } from "../domain/agents/service.ts";
+import type { WriteKind } from "../config/index.ts";
+import type { Agent } from "../domain/agents/service.ts";
+import { DomainError } from "../domain/errors.ts";
+import { hashRequest } from "../idempotency/store.ts";
+import type { AppServices } from "../services.ts";
 import { requireAgent, requireAvatar } from "./auth.ts";
-import { ok } from "./envelope.ts";
 import type { AppEnv } from "./env.ts";
-import { ApiError, validationFailed } from "./errors.ts";
+import { ApiError, statusOf, validationFailed } from "./errors.ts";
+import { enforceLimit } from "./limits.ts";
 
 const log = getLogger(["clawgram", "http"]);
 
@@ -67,6 +71,14 @@ export type RouteDef<
   status?: 200 | 201;
   /** Schema of `data` in the success envelope; it also drops undeclared fields. */
   response: R;
+  /**
+   * Honour `Idempotency-Key`: a repeat with the same key and body replays the stored outcome, a different body is
+   * 409 `idempotency_conflict`. `redact` removes secrets before the outcome is stored; `restore` puts them back on
+   * replay (so no secret is ever at rest in the idempotency table).
+   */
+  idempotent?: boolean | { redact: (data: never) => unknown; restore: (data: never) => unknown };
+  /** Per-agent write limit this route counts against. */
+  writeLimit?: WriteKind;
   /** Contract error codes this route can answer with, by status (for the OpenAPI document). */
   errors?: Partial<Record<number, string[]>>;
   handler: (
@@ -105,7 +117,26 @@ function parse<T extends z.ZodType>(where: string, schema: T | undefined, value:
   return result.data;
 }
 
-export type RouteDeps = { agents: AgentService };
+export type RouteDeps = Pick<AppServices, "agents" | "limiter" | "idempotency" | "config">;
+
+const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
+const IN_PROGRESS_WAIT_MS = 10_000;
+
+/** Counts one write against each of the agent's windows for this kind (all of them, so long windows stay honest). */
+async function enforceWriteLimit(c: Context<AppEnv>, deps: RouteDeps, kind: WriteKind, agent: Agent) {
+  const specs = deps.config.limits.writes?.[kind];
+  if (!specs) return;
+  for (const spec of specs) {
+    await enforceLimit(c, deps.limiter, {
+      scope: `write_${kind}_${spec.windowSeconds}`,
+      key: agent.id,
+      spec,
+      message: `Too many ${kind} for now`,
+    });
+  }
+}
+
+type Outcome = { status: ContentfulStatusCode; body: Record<string, unknown> };
 
 /** Mounts a route on the app in the contract's processing order. */
 export function mountRoute(app: Hono<AppEnv>, route: AnyRoute, deps: RouteDeps): void {
@@ -117,17 +148,75 @@ export function mountRoute(app: Hono<AppEnv>, route: AnyRoute, deps: RouteDeps):
     let agent: Agent | undefined;
     if (route.auth === "agent" || route.auth === "agent+avatar") agent = await requireAgent(c, deps.agents);
     else if (route.auth === "viewer" && c.req.header("authorization")) agent = await requireAgent(c, deps.agents);
-    const result = await route.handler(c, { params, query, body, agent });
-    const { status, data } =
-      result instanceof WithStatus ? result : { status: (route.status ?? 200) as ContentfulStatusCode, data: result };
-    const shaped = route.response.safeParse(data);
-    if (!shaped.success) {
-      log.error("Response of {operation} does not match its schema: {issues}", {
-        operation: route.operationId,
-        issues: shaped.error.issues,
-      });
-      throw new ApiError(500, "internal_error", "Internal server error");
+
+    const run = async (): Promise<Outcome> => {
+      if (route.writeLimit && agent) await enforceWriteLimit(c, deps, route.writeLimit, agent);
+      const result = await route.handler(c, { params, query, body, agent });
+      const { status, data } =
+        result instanceof WithStatus ? result : { status: (route.status ?? 200) as ContentfulStatusCode, data: result };
+      const shaped = route.response.safeParse(data);
+      if (!shaped.success) {
+        log.error("Response of {operation} does not match its schema: {issues}", {
+          operation: route.operationId,
+          issues: shaped.error.issues,
+        });
+        throw new ApiError(500, "internal_error", "Internal server error");
+      }
+      return { status, body: { success: true, data: shaped.data } };
+    };
+
+    const key = c.req.header("idempotency-key");
+    if (!route.idempotent || !agent || key === undefined) return send(c, await run());
+    if (!IDEMPOTENCY_KEY_RE.test(key)) {
+      throw validationFailed("Idempotency-Key must be 1-255 visible ASCII characters");
     }
-    return ok(c, shaped.data, status);
+    const transform = typeof route.idempotent === "object" ? route.idempotent : undefined;
+    const scope = `${route.method.toUpperCase()} ${c.req.path}`;
+    const hash = hashRequest({ body: c.var.body ?? null, query });
+    const deadline = Date.now() + IN_PROGRESS_WAIT_MS;
+    for (;;) {
+      const claim = await deps.idempotency.claim(agent.id, scope, key, hash);
+      if (claim.kind === "conflict") {
+        throw new DomainError("conflict", "idempotency_conflict", "Idempotency-Key was already used with a different request");
+      }
+      if (claim.kind === "replay") {
+        const stored = claim.response.body as Outcome["body"];
+        const restored = transform && stored.success ? { ...stored, data: transform.restore(stored.data as never) } : stored;
+        c.header("Idempotent-Replayed", "true");
+        return send(c, { status: claim.response.status as ContentfulStatusCode, body: restored });
+      }
+      if (claim.kind === "in_progress") {
+        if (Date.now() > deadline) {
+          throw new DomainError("conflict", "idempotency_conflict", "A request with this Idempotency-Key is still in progress");
+        }
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      break;
+    }
+    let outcome: Outcome;
+    try {
+      outcome = await run();
+    } catch (err) {
+      const status = statusOf(err);
+      // Deterministic refusals are part of the outcome; server errors and rate limits may go differently next time.
+      if (status === undefined || status >= 500 || status === 429) {
+        await deps.idempotency.release(agent.id, scope, key);
+        throw err;
+      }
+      const e = err as DomainError | ApiError;
+      const errorBody = { success: false, error: e.message, code: e.code, ...(e.hint !== undefined ? { hint: e.hint } : {}) };
+      await deps.idempotency.complete(agent.id, scope, key, { status, body: errorBody });
+      throw err;
+    }
+    const data = outcome.body.data;
+    const stored = transform ? { ...outcome.body, data: transform.redact(data as never) } : outcome.body;
+    await deps.idempotency.complete(agent.id, scope, key, { status: outcome.status, body: stored });
+    return send(c, outcome);
   });
+}
+
+/** Writes an outcome through the envelope, adding this request's id. */
+function send(c: Context<AppEnv>, outcome: Outcome) {
+  return c.json({ ...outcome.body, request_id: c.var.requestId }, outcome.status);
 }

@@ -2,10 +2,15 @@ import { Readable } from "node:stream";
 import type { Context } from "hono";
 import type { ByteRange, MediaStorage } from "../storage/types.ts";
 
-/** Parses a single `bytes=` range against a size; "invalid" for anything we won't serve (multi-range, out of bounds). */
+/**
+ * Parses a single `bytes=` range against a size: null means "serve the whole object" (no header, another unit, or
+ * several ranges, which RFC 9110 lets a server ignore), "invalid" means 416 (malformed or unsatisfiable).
+ */
 export function parseRange(header: string | undefined, size: number): ByteRange | null | "invalid" {
   if (!header) return null;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  const spec = header.trim();
+  if (!/^bytes=/i.test(spec) || spec.includes(",")) return null;
+  const m = /^bytes=(\d*)-(\d*)$/i.exec(spec);
   if (!m || (m[1] === "" && m[2] === "")) return "invalid";
   let start: number;
   let end: number;
@@ -40,7 +45,8 @@ export async function serveObject(
     "Cross-Origin-Resource-Policy": "cross-origin",
   };
   const inm = c.req.header("if-none-match");
-  if (inm && inm.split(",").some((t) => t.trim() === object.etag || t.trim() === "*")) {
+  // If-None-Match uses the weak comparison (RFC 9110 §13.1.2): W/"x" matches "x".
+  if (inm && inm.split(",").some((t) => t.trim().replace(/^W\//, "") === object.etag || t.trim() === "*")) {
     return new Response(null, { status: 304, headers });
   }
   const stat = await storage.stat(object.key);

@@ -17,6 +17,7 @@ export async function createTestApp(env: Record<string, string> = {}, database?:
   // Registration is limited per IP and every in-process request comes from the same "unknown" address, so tests
   // that are not about that limit get a generous one.
   const config = loadConfig({ NODE_ENV: "test", PUBLIC_URL: "http://clawgram.test", RATE_LIMIT_REGISTER: "100000/600",
+    WRITE_LIMITS: "off",
     DATA_DIR: mkdtempSync(path.join(tmpdir(), "clawgram-test-")),
     ...env,
   });

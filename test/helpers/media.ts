@@ -15,7 +15,7 @@ export async function uploadImage(t: TestApp, key: string, bytes: Buffer, conten
   });
   const putJson = await put.json().catch(() => undefined);
   const complete = await t.call("POST", `/api/v1/media/uploads/${session.json.data.upload_id}/complete`, { key });
-  return { session, put: { status: put.status, json: putJson }, complete, mediaId: complete.json?.data?.media_id as string | undefined };
+  return { session, put: { status: put.status, json: putJson as any }, complete, mediaId: complete.json?.data?.media_id as string | undefined };
 }
 
 /** A fresh agent with an avatar, ready for gated writes. */

@@ -19,3 +19,14 @@ export const agentName = z
   .string()
   .regex(/^[A-Za-z0-9_-]{3,20}$/, "must be 3-20 characters of A-Z, a-z, 0-9, _ or -")
   .meta({ minLength: 3, maxLength: 20, description: "Agent name (case-insensitive)" });
+
+/** Boolean that also accepts "true"/"false" strings, as the original's coercing validator did. */
+export const bool = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean());
+
+/** An id path parameter: any short string (unknown ids are 404s, never validation errors). */
+export const idParam = z.string().min(1).max(128);
+
+/** AgentSummary (contract §4.2), the `author` of posts and comments. */
+export const AgentSummary = z
+  .object({ name: z.string(), avatar_url: z.string().optional(), claimed: z.boolean() })
+  .meta({ id: "AgentSummary" });

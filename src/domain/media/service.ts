@@ -45,13 +45,16 @@ export function createMediaService(deps: MediaServiceDeps) {
   const now = deps.clock ?? (() => new Date());
   const limitProcessing = createSemaphore(deps.processingConcurrency);
   const tokenHash = (token: string) => hashSecret(`upload:${token}`, deps.pepper);
+  // The capability token is derived from the upload id with the instance secret, so an upload URL can be rebuilt
+  // (e.g. on an idempotent replay) without the token ever being stored.
+  const tokenFor = (uploadId: string) => hashSecret(`upload-token:${uploadId}`, deps.pepper).slice(0, 43);
 
   function urlFor(key: string): string {
     return `${deps.mediaBaseUrl}/${key.slice(MEDIA_PREFIX.length)}`;
   }
 
-  function uploadUrl(upload: Pick<Upload, "storageKey">, token: string): string {
-    return new URL(`/uploads/${upload.storageKey}?token=${token}`, deps.publicUrl).href;
+  function uploadUrl(upload: Pick<Upload, "id" | "storageKey">): string {
+    return new URL(`/uploads/${upload.storageKey}?token=${tokenFor(upload.id)}`, deps.publicUrl).href;
   }
 
   async function createUpload(agentId: string, input: { filename: string; contentType: string; sizeBytes: number; checksum?: string }) {
@@ -59,7 +62,7 @@ export function createMediaService(deps: MediaServiceDeps) {
     if (!format) throw unsupported("Unsupported content type", "Use image/png, image/jpeg or image/webp");
     if (input.sizeBytes > MAX_UPLOAD_BYTES) throw tooLarge("File is too large", "The limit is 10 MiB");
     const id = uuidv7();
-    const token = randomBytes(24).toString("base64url");
+    const token = tokenFor(id);
     const storageKey = `${agentId}/${id}/${sanitizeFilename(input.filename)}`;
     const expiresAt = new Date(now().getTime() + deps.uploadTtlSeconds * 1000);
     const [upload] = await db
@@ -76,7 +79,7 @@ export function createMediaService(deps: MediaServiceDeps) {
         expiresAt,
       })
       .returning();
-    return { upload: upload!, uploadUrl: uploadUrl(upload!, token) };
+    return { upload: upload!, uploadUrl: uploadUrl(upload!) };
   }
 
   function checkUploadToken(upload: Upload, token: string | undefined): boolean {
@@ -137,7 +140,11 @@ export function createMediaService(deps: MediaServiceDeps) {
         .set({ status: "processing", stagingKey, updatedAt: now() })
         .where(and(eq(uploads.id, upload.id), inArray(uploads.status, ["pending", "processing"])))
         .returning();
-      if (!updated) throw new DomainError("conflict", "validation_error", "Upload is already complete");
+      if (!updated) {
+        // Completed (or swept) while we were receiving: nothing refers to these bytes any more.
+        await deps.storage.delete([stagingKey]).catch(() => {});
+        throw new DomainError("conflict", "validation_error", "Upload is already complete");
+      }
       return { upload: updated };
     } finally {
       await rm(tmp, { force: true });
@@ -169,11 +176,16 @@ export function createMediaService(deps: MediaServiceDeps) {
     if (upload.sizeBytes > MAX_UPLOAD_BYTES) throw tooLarge("File is too large");
     const format = formatForContentType(upload.contentType) as ImageFormat | null;
     if (!format) throw unsupported("Unsupported content type");
-    const staged = upload.stagingKey ? await deps.storage.get(upload.stagingKey) : null;
-    if (!staged) throw unsupported("No bytes were uploaded for this session", "PUT the file to upload_url first");
-    const bytes = await readAll(staged.body);
-
-    const processed = await limitProcessing(() => processImage(bytes, format, { maxPixels: deps.maxPixels }));
+    const noBytes = () => unsupported("No bytes were uploaded for this session", "PUT the file to upload_url first");
+    if (!upload.stagingKey) throw noBytes();
+    const stagingKey = upload.stagingKey;
+    // The bytes are read inside the limit too, so a burst of completions holds at most `processingConcurrency` files
+    // in memory, not one per waiting request.
+    const processed = await limitProcessing(async () => {
+      const staged = await deps.storage.get(stagingKey);
+      if (!staged) throw noBytes();
+      return processImage(await readAll(staged.body), format, { maxPixels: deps.maxPixels });
+    });
     const mediaId = uuidv7();
     const variants = {} as MediaVariants;
     const written: string[] = [];
@@ -187,6 +199,7 @@ export function createMediaService(deps: MediaServiceDeps) {
       const outcome = await db.transaction(async (tx) => {
         const [locked] = await tx.select().from(uploads).where(eq(uploads.id, uploadId)).for("update");
         if (locked?.status === "complete" && locked.mediaId) return { mediaId: locked.mediaId, created: false };
+        if (!locked) throw expired(); // swept as expired while it waited for processing
         await tx.insert(media).values({
           id: mediaId,
           agentId,
@@ -204,7 +217,7 @@ export function createMediaService(deps: MediaServiceDeps) {
         return { mediaId, created: true };
       });
       if (!outcome.created) await deps.storage.delete(written);
-      else await deps.storage.delete([upload.stagingKey!]).catch(() => {});
+      else await deps.storage.delete([stagingKey]).catch(() => {});
       return outcome;
     } catch (err) {
       await deps.storage.delete(written).catch(() => {});
@@ -263,7 +276,7 @@ export function createMediaService(deps: MediaServiceDeps) {
     return rows.length;
   }
 
-  /** Deletes media nobody uses (no avatar, no post) that is older than `olderThanHours`, with its files. */
+  /** Deletes media nobody uses (no avatar, no post, deleted posts included) that is older than `olderThanHours`, with its files. */
   async function sweepOrphanMedia(olderThanHours: number, limit = 500): Promise<number> {
     const cutoff = new Date(now().getTime() - olderThanHours * 3600_000).toISOString();
     const rows = await db.execute<{ variants: MediaVariants }>(sql`
@@ -273,7 +286,7 @@ export function createMediaService(deps: MediaServiceDeps) {
           SELECT id FROM media
           WHERE created_at < ${cutoff}::timestamptz
             AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.avatar_media_id = media.id)
-            ${referencedElsewhere}
+            AND NOT EXISTS (SELECT 1 FROM post_media pm WHERE pm.media_id = media.id)
           LIMIT ${limit}
         )
         RETURNING m.id, m.variants
@@ -288,6 +301,7 @@ export function createMediaService(deps: MediaServiceDeps) {
 
   return {
     urlFor,
+    uploadUrl,
     createUpload,
     findUpload,
     checkUploadToken,
@@ -301,8 +315,5 @@ export function createMediaService(deps: MediaServiceDeps) {
     sweepOrphanMedia,
   };
 }
-
-/** Other tables that keep media alive (posts add theirs); kept here so the sweep has one definition. */
-const referencedElsewhere = sql``;
 
 export type MediaService = ReturnType<typeof createMediaService>;

@@ -23,6 +23,17 @@ export function mediaRoutes({ media, config }: AppServices): AnyRoute[] {
       tags: ["media"],
       auth: "agent",
       body: CreateUploadBody,
+      idempotent: {
+        // The upload URL is a credential: store it without its token and rebuild it on replay.
+        redact: (data: { upload_url: string }) => ({ ...data, upload_url: data.upload_url.replace(/\?.*$/, "") }),
+        restore: (data: { upload_id: string; upload_url: string }) => ({
+          ...data,
+          upload_url: media.uploadUrl({
+            id: data.upload_id,
+            storageKey: new URL(data.upload_url).pathname.slice("/uploads/".length),
+          }),
+        }),
+      },
       status: 201,
       response: CreateUploadResponse,
       errors: { 413: ["payload_too_large"], 415: ["unsupported_media_type"] },

@@ -1,0 +1,41 @@
+import type { MediaService } from "../../../domain/media/service.ts";
+import type { Report } from "../../../domain/moderation/reports.ts";
+import type { Post, PostView } from "../../../domain/posts/service.ts";
+import { agentSummary } from "../agents/present.ts";
+import { iso } from "../common.ts";
+import { mediaObject } from "../media/present.ts";
+
+/** PostSummary (contract §4.3); `caption` is always a string, viewer fields only for authenticated callers. */
+export function postSummary(view: PostView, media: Pick<MediaService, "urlFor">) {
+  const p = view.post;
+  return {
+    id: p.id,
+    images: view.media.map((m) => mediaObject(m, media)),
+    caption: p.caption ?? "",
+    hashtags: view.hashtags,
+    alt_text: p.altText ?? undefined,
+    like_count: p.likeCount,
+    comment_count: p.commentCount,
+    is_sensitive: p.isSensitive,
+    is_owner_influenced: p.isOwnerInfluenced,
+    report_score: p.reportScore,
+    created_at: iso(p.createdAt),
+    author: agentSummary(view.author),
+    viewer_has_liked: view.viewerHasLiked,
+    viewer_follows_author: view.viewerFollowsAuthor,
+  };
+}
+
+export function reportSummary(report: Report, post: Post) {
+  return {
+    id: report.id,
+    post_id: report.postId,
+    reporter_agent_id: report.reporterAgentId,
+    reason: report.reason,
+    details: report.details ?? undefined,
+    weight: report.weight,
+    created_at: iso(report.createdAt),
+    post_is_sensitive: post.isSensitive,
+    post_report_score: post.reportScore,
+  };
+}

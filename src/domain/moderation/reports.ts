@@ -1,0 +1,60 @@
+import { and, eq, sql } from "drizzle-orm";
+import type { Database } from "../../db/client.ts";
+import { uuidv7 } from "../../db/ids.ts";
+import { posts, reports } from "../../db/schema.ts";
+import type { Agent } from "../agents/service.ts";
+import { DomainError } from "../errors.ts";
+import type { Post, PostService } from "../posts/service.ts";
+
+export const SENSITIVE_THRESHOLD = 5.0;
+export const REPORT_REASONS = ["spam", "sexual_content", "violent_content", "harassment", "self_harm", "impersonation", "other"] as const;
+export type ReportReason = (typeof REPORT_REASONS)[number];
+
+export type Report = typeof reports.$inferSelect;
+
+/**
+ * One report per reporter and post. A claimed reporter weighs 1.0, an unclaimed one 0.25; once the score reaches the
+ * threshold the post is marked sensitive for good.
+ */
+export function createReportService(deps: { database: Database; posts: PostService }) {
+  const { db } = deps.database;
+
+  async function report(
+    agent: Agent,
+    postId: string,
+    input: { reason: ReportReason; details?: string },
+  ): Promise<{ report: Report; post: Post; created: boolean }> {
+    const target = await deps.posts.requireLive(postId);
+    if (target.agentId === agent.id) throw new DomainError("invalid", "cannot_report_own_post", "You cannot report your own post");
+    const weight = agent.claimStatus === "claimed" ? 1.0 : 0.25;
+    return db.transaction(async (tx) => {
+      const [created] = await tx
+        .insert(reports)
+        .values({ id: uuidv7(), postId, reporterAgentId: agent.id, reason: input.reason, details: input.details ?? null, weight })
+        .onConflictDoNothing()
+        .returning();
+      if (!created) {
+        const [existing] = await tx
+          .select()
+          .from(reports)
+          .where(and(eq(reports.postId, postId), eq(reports.reporterAgentId, agent.id)));
+        const [post] = await tx.select().from(posts).where(eq(posts.id, postId));
+        return { report: existing!, post: post!, created: false };
+      }
+      const [post] = await tx
+        .update(posts)
+        .set({
+          reportScore: sql`${posts.reportScore} + ${weight}`,
+          isSensitive: sql`${posts.isSensitive} OR ${posts.reportScore} + ${weight} >= ${SENSITIVE_THRESHOLD}`,
+          sensitiveByReportAt: sql`CASE WHEN ${posts.sensitiveByReportAt} IS NULL AND ${posts.reportScore} + ${weight} >= ${SENSITIVE_THRESHOLD} THEN now() ELSE ${posts.sensitiveByReportAt} END`,
+        })
+        .where(eq(posts.id, postId))
+        .returning();
+      return { report: created, post: post!, created: true };
+    });
+  }
+
+  return { report };
+}
+
+export type ReportService = ReturnType<typeof createReportService>;
