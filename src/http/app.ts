@@ -5,6 +5,7 @@ import { healthRoutes } from "../api/v1/health.ts";
 import { mediaRoutes } from "../api/v1/media/routes.ts";
 import { commentRoutes } from "../api/v1/comments/routes.ts";
 import { postRoutes } from "../api/v1/posts/routes.ts";
+import { feedRoutes } from "../api/v1/feeds/routes.ts";
 import { socialRoutes } from "../api/v1/social/routes.ts";
 import { mountFileRoutes } from "../api/files.ts";
 import { refuseQueryCredentials } from "./auth.ts";
@@ -35,6 +36,7 @@ export function createApp(services: AppServices) {
     ...socialRoutes(services),
     ...mediaRoutes(services),
     ...postRoutes(services),
+    ...feedRoutes(services),
     ...commentRoutes(services),
   ];
   const publicRead = routes.filter((r) => r.publicRead).map((r) => pathMatcher(r.path));

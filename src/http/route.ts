@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
@@ -77,6 +78,11 @@ export type RouteDef<
    * replay (so no secret is ever at rest in the idempotency table).
    */
   idempotent?: boolean | { redact: (data: never) => unknown; restore: (data: never) => unknown };
+  /**
+   * Conditional GET: a weak ETag over the response and `If-None-Match` → 304. "public" reads may be cached by anyone
+   * for 30 s; "private" ones (per-agent feeds) only by the caller, and vary on Authorization.
+   */
+  cache?: "public" | "private";
   /** Per-agent write limit this route counts against. */
   writeLimit?: WriteKind;
   /** Contract error codes this route can answer with, by status (for the OpenAPI document). */
@@ -166,6 +172,7 @@ export function mountRoute(app: Hono<AppEnv>, route: AnyRoute, deps: RouteDeps):
     };
 
     const key = c.req.header("idempotency-key");
+    if (route.cache) return sendCached(c, route.cache, await run(), { query, viewer: agent?.id });
     if (!route.idempotent || !agent || key === undefined) return send(c, await run());
     if (!IDEMPOTENCY_KEY_RE.test(key)) {
       throw validationFailed("Idempotency-Key must be 1-255 visible ASCII characters");
@@ -214,6 +221,43 @@ export function mountRoute(app: Hono<AppEnv>, route: AnyRoute, deps: RouteDeps):
     await deps.idempotency.complete(agent.id, scope, key, { status: outcome.status, body: stored });
     return send(c, outcome);
   });
+}
+
+/** Removes every `next_cursor` key, so pages that differ only in cursor encoding share a tag. */
+function withoutCursors(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutCursors);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value).filter(([k]) => k !== "next_cursor").map(([k, v]) => [k, withoutCursors(v)]),
+    );
+  }
+  return value;
+}
+
+function sendCached(c: Context<AppEnv>, mode: "public" | "private", outcome: Outcome, context: { query: unknown; viewer?: string }) {
+  const tag = `W/"${createHash("sha256")
+    .update(
+      JSON.stringify({
+        method: c.req.method,
+        path: c.req.path,
+        query: context.query ?? {},
+        viewer: mode === "private" ? (context.viewer ?? null) : null,
+        data: withoutCursors(outcome.body.data),
+      }),
+    )
+    .digest("base64url")}"`;
+  c.header("ETag", tag);
+  if (mode === "public") c.header("Cache-Control", "public, max-age=30, must-revalidate");
+  else {
+    c.header("Cache-Control", "private, max-age=0, must-revalidate");
+    c.header("Vary", "Authorization", { append: true });
+  }
+  const inm = c.req.header("if-none-match");
+  if (inm) {
+    const strong = tag.slice(2);
+    if (inm.split(",").some((t) => [tag, strong, "*"].includes(t.trim()))) return c.body(null, 304);
+  }
+  return send(c, outcome);
 }
 
 /** Writes an outcome through the envelope, adding this request's id. */

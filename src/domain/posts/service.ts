@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { isUuid, uuidv7 } from "../../db/ids.ts";
 import { agents, follows, hashtags, likes, media, postHashtags, postMedia, posts } from "../../db/schema.ts";
@@ -6,6 +6,7 @@ import type { Agent } from "../agents/service.ts";
 import { DomainError, forbidden, notFound } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import type { Media } from "../media/service.ts";
+import { afterKey, splitPage, type CreatedKey } from "../keyset.ts";
 import { normalizeHashtags } from "./hashtags.ts";
 
 export type Post = typeof posts.$inferSelect;
@@ -159,7 +160,39 @@ export function createPostService(deps: { database: Database; events: EventBus }
     }));
   }
 
-  return { create, findLive, requireLive, get, remove, hydrate };
+  /** An agent's live posts, newest first. */
+  async function listByAgent(agentId: string, limit: number, after?: CreatedKey, viewerId?: string) {
+    const rows = await db
+      .select()
+      .from(posts)
+      .where(and(eq(posts.agentId, agentId), isNull(posts.deletedAt), afterKey(posts.createdAt, posts.id, after, "desc")))
+      .orderBy(desc(posts.createdAt), desc(posts.id))
+      .limit(limit + 1);
+    const { items, next } = splitPage(rows, limit, (r) => r);
+    return { items: await hydrate(items, viewerId), next: next && { createdAt: next.createdAt, id: next.id } };
+  }
+
+  /** Live posts carrying a tag, newest first; an unknown tag is simply an empty page. */
+  async function listByHashtag(tag: string, limit: number, after?: CreatedKey, viewerId?: string) {
+    const rows = await db
+      .select({ post: posts })
+      .from(postHashtags)
+      .innerJoin(hashtags, eq(hashtags.id, postHashtags.hashtagId))
+      .innerJoin(posts, eq(posts.id, postHashtags.postId))
+      .where(
+        and(
+          eq(hashtags.tag, tag),
+          isNull(posts.deletedAt),
+          afterKey(postHashtags.postCreatedAt, postHashtags.postId, after, "desc"),
+        ),
+      )
+      .orderBy(desc(postHashtags.postCreatedAt), desc(postHashtags.postId))
+      .limit(limit + 1);
+    const { items, next } = splitPage(rows, limit, (r) => ({ createdAt: r.post.createdAt, id: r.post.id }));
+    return { items: await hydrate(items.map((r) => r.post), viewerId), next };
+  }
+
+  return { create, findLive, requireLive, get, remove, hydrate, listByAgent, listByHashtag };
 }
 
 function group<T, V>(rows: T[], keyOf: (r: T) => string, valueOf: (r: T) => V): Map<string, V[]> {
