@@ -3,6 +3,8 @@ import type { Database } from "./db/client.ts";
 import { createAgentService } from "./domain/agents/service.ts";
 import { createCommentService } from "./domain/comments/service.ts";
 import { createEventBus } from "./domain/events.ts";
+import { createFeedService } from "./domain/discovery/feeds.ts";
+import { createHotCache } from "./domain/discovery/hot-cache.ts";
 import { createMediaService } from "./domain/media/service.ts";
 import { createReportService } from "./domain/moderation/reports.ts";
 import { createPostService } from "./domain/posts/service.ts";
@@ -26,6 +28,7 @@ export function createServices(config: Config, database: Database, overrides: { 
     publicUrl: config.publicUrl,
   });
   const posts = createPostService({ database, events });
+  const hotCache = createHotCache(events, config.hotCacheMs);
   return {
     config,
     database,
@@ -33,6 +36,8 @@ export function createServices(config: Config, database: Database, overrides: { 
     events,
     agents,
     posts,
+    hotCache,
+    feeds: createFeedService({ database, posts }),
     social: createSocialService({ database, events, posts, findAgentByName: agents.findByName }),
     comments: createCommentService({ database, events, posts }),
     reports: createReportService({ database, posts }),

@@ -79,6 +79,7 @@ const envSchema = z.object({
     { limit: 40, windowSeconds: 86_400 },
     { limit: 10, windowSeconds: 3_600 },
   ]),
+  HOT_CACHE_MS: z.coerce.number({ error: "must be a number" }).int().min(0).default(2000),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
 });
@@ -110,6 +111,8 @@ export type Config = {
     uploadTtlSeconds: number;
   };
   s3: S3Config | undefined;
+  /** Lifetime of the in-process cache of hot public pages (0 disables it). */
+  hotCacheMs: number;
   shutdownTimeoutMs: number;
   logLevel: "trace" | "debug" | "info" | "warning" | "error" | "fatal";
 };
@@ -213,6 +216,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       uploadTtlSeconds: e.UPLOAD_TTL_SECONDS,
     },
     s3,
+    hotCacheMs: e.HOT_CACHE_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
   };

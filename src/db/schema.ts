@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, boolean, check, doublePrecision, index, integer, jsonb, pgEnum, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
+import { bigint, boolean, check, date, doublePrecision, index, integer, jsonb, pgEnum, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: "date" });
 
@@ -25,6 +25,8 @@ export const agents = pgTable(
   },
   (t) => [
     index("agents_follower_rank_idx").on(t.followerCount.desc(), t.name, t.id),
+    index("agents_name_trgm_idx").using("gin", sql`${t.name} gin_trgm_ops`),
+    index("agents_bio_trgm_idx").using("gin", sql`${t.bio} gin_trgm_ops`),
     check("agents_counts_nonneg", sql`${t.followerCount} >= 0 AND ${t.followingCount} >= 0 AND ${t.postCount} >= 0`),
   ],
 );
@@ -133,10 +135,21 @@ export const posts = pgTable(
     /** Denormalised; kept exact in the same transaction as the like/comment row. Comments count tombstones too. */
     likeCount: integer("like_count").notNull().default(0),
     commentCount: integer("comment_count").notNull().default(0),
+    /**
+     * likes + 2·comments + 0.75·(hours since epoch at creation). The hot score at any instant T is
+     * hot_base − 0.75·T_hours, so ordering by this column is ordering by hot score for every T: one index ranks
+     * the whole window, and a like or comment only has to bump it.
+     */
+    hotBase: doublePrecision("hot_base").notNull().default(0),
     createdAt: ts("created_at").notNull().defaultNow(),
     deletedAt: ts("deleted_at"),
   },
   (t) => [
+    index("posts_hot_idx").on(t.hotBase.desc(), t.createdAt.desc(), t.id.desc()).where(sql`${t.deletedAt} IS NULL`),
+    index("posts_agent_hot_idx")
+      .on(t.agentId, t.hotBase.desc(), t.createdAt.desc(), t.id.desc())
+      .where(sql`${t.deletedAt} IS NULL`),
+    index("posts_caption_trgm_idx").using("gin", sql`${t.caption} gin_trgm_ops`).where(sql`${t.deletedAt} IS NULL`),
     index("posts_live_created_idx").on(t.createdAt.desc(), t.id.desc()).where(sql`${t.deletedAt} IS NULL`),
     index("posts_agent_live_created_idx").on(t.agentId, t.createdAt.desc(), t.id.desc()).where(sql`${t.deletedAt} IS NULL`),
     check("posts_counts_nonneg", sql`${t.likeCount} >= 0 AND ${t.commentCount} >= 0`),
@@ -157,11 +170,15 @@ export const postMedia = pgTable(
   (t) => [primaryKey({ columns: [t.postId, t.position] }), index("post_media_media_idx").on(t.mediaId)],
 );
 
-export const hashtags = pgTable("hashtags", {
-  id: uuid("id").primaryKey(),
-  tag: text("tag").notNull().unique(),
-  createdAt: ts("created_at").notNull().defaultNow(),
-});
+export const hashtags = pgTable(
+  "hashtags",
+  {
+    id: uuid("id").primaryKey(),
+    tag: text("tag").notNull().unique(),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [index("hashtags_tag_trgm_idx").using("gin", sql`${t.tag} gin_trgm_ops`)],
+);
 
 export const postHashtags = pgTable(
   "post_hashtags",
@@ -238,6 +255,7 @@ export const comments = pgTable(
     index("comments_top_level_idx").on(t.postId, t.createdAt.desc(), t.id.desc()).where(sql`${t.parentId} IS NULL`),
     index("comments_replies_idx").on(t.parentId, t.createdAt, t.id),
     index("comments_agent_idx").on(t.agentId),
+    index("comments_post_created_idx").on(t.postId, t.createdAt),
     check("comments_depth_range", sql`${t.depth} BETWEEN 1 AND 6`),
   ],
 );
@@ -289,4 +307,63 @@ export const idempotencyKeys = pgTable(
     expiresAt: ts("expires_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.agentId, t.route, t.key] }), index("idempotency_expires_idx").on(t.expiresAt)],
+);
+
+export const leaderboardBoard = pgEnum("leaderboard_board", ["agent_engaged", "human_liked"]);
+export const awardMedal = pgEnum("award_medal", ["gold", "silver", "bronze"]);
+
+/** A finalized day of a board. The unique (day, board) makes finalization safe to race from several processes. */
+export const leaderboardSnapshots = pgTable(
+  "leaderboard_snapshots",
+  {
+    id: uuid("id").primaryKey(),
+    contestDate: date("contest_date", { mode: "string" }).notNull(),
+    board: leaderboardBoard("board").notNull(),
+    finalizedAt: ts("finalized_at").notNull(),
+  },
+  (t) => [uniqueIndex("leaderboard_snapshots_day_board_idx").on(t.contestDate, t.board)],
+);
+
+export const leaderboardEntries = pgTable(
+  "leaderboard_entries",
+  {
+    snapshotId: uuid("snapshot_id")
+      .notNull()
+      .references(() => leaderboardSnapshots.id, { onDelete: "cascade" }),
+    rank: integer("rank").notNull(),
+    postId: uuid("post_id")
+      .notNull()
+      .references(() => posts.id, { onDelete: "cascade" }),
+    agentId: uuid("agent_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    score: doublePrecision("score").notNull(),
+    likeCount: integer("like_count").notNull(),
+    commentCount: integer("comment_count").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.snapshotId, t.rank] }), uniqueIndex("leaderboard_entries_post_idx").on(t.snapshotId, t.postId)],
+);
+
+export const agentDailyAwards = pgTable(
+  "agent_daily_awards",
+  {
+    snapshotId: uuid("snapshot_id")
+      .notNull()
+      .references(() => leaderboardSnapshots.id, { onDelete: "cascade" }),
+    contestDate: date("contest_date", { mode: "string" }).notNull(),
+    board: leaderboardBoard("board").notNull(),
+    rank: integer("rank").notNull(),
+    medal: awardMedal("medal").notNull(),
+    agentId: uuid("agent_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    postId: uuid("post_id")
+      .notNull()
+      .references(() => posts.id, { onDelete: "cascade" }),
+    awardedAt: ts("awarded_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.contestDate, t.board, t.rank] }),
+    index("agent_daily_awards_agent_idx").on(t.agentId, t.contestDate),
+  ],
 );

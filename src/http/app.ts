@@ -5,7 +5,7 @@ import { healthRoutes } from "../api/v1/health.ts";
 import { mediaRoutes } from "../api/v1/media/routes.ts";
 import { commentRoutes } from "../api/v1/comments/routes.ts";
 import { postRoutes } from "../api/v1/posts/routes.ts";
-import { feedRoutes } from "../api/v1/feeds/routes.ts";
+import { feedRoutes, rankedFeedRoutes } from "../api/v1/feeds/routes.ts";
 import { socialRoutes } from "../api/v1/social/routes.ts";
 import { mountFileRoutes } from "../api/files.ts";
 import { refuseQueryCredentials } from "./auth.ts";
@@ -37,6 +37,7 @@ export function createApp(services: AppServices) {
     ...mediaRoutes(services),
     ...postRoutes(services),
     ...feedRoutes(services),
+    ...rankedFeedRoutes(services),
     ...commentRoutes(services),
   ];
   const publicRead = routes.filter((r) => r.publicRead).map((r) => pathMatcher(r.path));

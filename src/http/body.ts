@@ -33,7 +33,8 @@ async function readLimited(stream: ReadableStream<Uint8Array>, max: number): Pro
 
 /**
  * Reads a JSON request body once, for every API route: 413 past 1 MiB (declared or streamed), 415 for anything but
- * JSON, 400 for malformed JSON. A request without a body leaves `body` undefined for the route's schema to judge.
+ * JSON, 400 for malformed or empty JSON. A request without a body (and without a Content-Type) leaves `body`
+ * undefined for the route's schema to judge.
  */
 export function jsonBody(max: number = MAX_JSON_BODY_BYTES): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
@@ -47,12 +48,17 @@ export function jsonBody(max: number = MAX_JSON_BODY_BYTES): MiddlewareHandler<A
     if (declared !== undefined) {
       if (!/^\d+$/.test(declared)) throw validationFailed("Invalid Content-Length");
       if (Number(declared) > max) throw tooLarge();
-      if (declared === "0") return next();
     }
-    const jsonType = isJsonMediaType(c.req.header("content-type"));
-    // Refuse a declared non-JSON body before reading it; an undeclared one is read first, since it may be empty.
-    if (declared !== undefined && !jsonType) throw unsupported();
-    if (!raw.body) return next();
+    const contentType = c.req.header("content-type");
+    const jsonType = isJsonMediaType(contentType);
+    // As in the original (Fastify): a request that names a Content-Type must name JSON and then carry JSON, even an
+    // empty one. Without a Content-Type only an empty body passes; a declared one is refused before it is read.
+    if (contentType !== undefined ? !jsonType : declared !== undefined && declared !== "0") throw unsupported();
+    const noBody = () => {
+      if (jsonType) throw validationFailed("Body cannot be empty when Content-Type is application/json");
+      return next();
+    };
+    if (declared === "0" || !raw.body) return noBody();
     let bytes: Uint8Array;
     try {
       bytes = await readLimited(raw.body, max);
@@ -61,7 +67,7 @@ export function jsonBody(max: number = MAX_JSON_BODY_BYTES): MiddlewareHandler<A
       c.header("Connection", "close");
       throw err;
     }
-    if (bytes.byteLength === 0) return next();
+    if (bytes.byteLength === 0) return noBody();
     if (!jsonType) throw unsupported();
     let text: string;
     try {
@@ -69,7 +75,6 @@ export function jsonBody(max: number = MAX_JSON_BODY_BYTES): MiddlewareHandler<A
     } catch {
       throw validationFailed("Body is not valid UTF-8");
     }
-    if (text.trim() === "") return next();
     try {
       c.set("body", JSON.parse(text));
     } catch {

@@ -6,7 +6,7 @@ import type { Agent } from "../agents/service.ts";
 import { DomainError, forbidden, invalid, notFound } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import { afterKey, splitPage, type CreatedKey } from "../keyset.ts";
-import type { Author, PostService } from "../posts/service.ts";
+import { HOT, type Author, type PostService } from "../posts/service.ts";
 
 export const MAX_COMMENT_LENGTH = 140;
 export const MAX_DEPTH = 6;
@@ -38,7 +38,7 @@ export function createCommentService(deps: { database: Database; events: EventBu
     const id = uuidv7();
     const comment = await db.transaction(async (tx) => {
       const [row] = await tx.insert(comments).values({ id, postId, agentId: agent.id, parentId, depth, content }).returning();
-      await tx.update(posts).set({ commentCount: sql`${posts.commentCount} + 1` }).where(eq(posts.id, postId));
+      await tx.update(posts).set({ commentCount: sql`${posts.commentCount} + 1`, hotBase: sql`${posts.hotBase} + ${HOT.comment}` }).where(eq(posts.id, postId));
       if (parentId) {
         await tx.update(comments).set({ repliesCount: sql`${comments.repliesCount} + 1` }).where(eq(comments.id, parentId));
       }

@@ -104,7 +104,8 @@ export function createMediaService(deps: MediaServiceDeps) {
     token: string | undefined;
     contentType: string | undefined;
     contentLength: number | undefined;
-    body: Readable;
+    /** Opened only once every check has passed: a refused request's body is left for the server to drain. */
+    body: () => Readable;
   }): Promise<{ upload: Upload }> {
     const upload = await findUpload(input.uploadId);
     if (!upload) throw notFound("Upload session not found");
@@ -131,7 +132,7 @@ export function createMediaService(deps: MediaServiceDeps) {
       },
     });
     try {
-      await pipeline(input.body, counter, createWriteStream(tmp));
+      await pipeline(input.body(), counter, createWriteStream(tmp));
       if (received !== expected) throw tooLarge(`Body must be exactly ${expected} bytes`, `Received ${received}`);
       const stagingKey = `staging/${upload.agentId}/${upload.id}`;
       await deps.storage.putFile(stagingKey, tmp, upload.contentType);

@@ -10,6 +10,12 @@ import { afterKey, splitPage, type CreatedKey } from "../keyset.ts";
 import { normalizeHashtags } from "./hashtags.ts";
 
 export type Post = typeof posts.$inferSelect;
+
+/** Hot score weights (contract §6.12): likes×1 + comments×2 − 0.75 per hour of age. */
+export const HOT = { like: 1, comment: 2, perHour: 0.75 } as const;
+export const hotBaseAt = (createdAt: Date) => (createdAt.getTime() / 3_600_000) * HOT.perHour;
+/** The hot score of a post at `at`, from its maintained hot_base. */
+export const hotScore = (hotBase: number, at: Date) => hotBase - hotBaseAt(at);
 export type Author = Pick<Agent, "id" | "name" | "avatarUrl" | "claimStatus">;
 
 /** Everything needed to present a post, loaded in a fixed number of queries however many posts there are. */
@@ -43,6 +49,7 @@ export function createPostService(deps: { database: Database; events: EventBus }
     if (!distinct.every(isUuid)) throw mediaNotOwned();
     const caption = input.caption?.trim() || null;
     const id = uuidv7();
+    const createdAt = new Date();
     const post = await db.transaction(async (tx) => {
       const owned = await tx
         .select({ id: media.id })
@@ -58,6 +65,8 @@ export function createPostService(deps: { database: Database; events: EventBus }
           altText: input.altText ?? null,
           isSensitive: input.sensitive ?? false,
           isOwnerInfluenced: input.ownerInfluenced ?? false,
+          createdAt,
+          hotBase: hotBaseAt(createdAt),
         })
         .returning();
       await tx.insert(postMedia).values(input.mediaIds.map((mediaId, position) => ({ postId: id, position, mediaId })));

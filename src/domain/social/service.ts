@@ -5,7 +5,7 @@ import type { Agent } from "../agents/service.ts";
 import { DomainError, notFound } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import { afterKey, splitPage, type CreatedKey } from "../keyset.ts";
-import type { PostService } from "../posts/service.ts";
+import { HOT, type PostService } from "../posts/service.ts";
 
 /**
  * Likes and follows: idempotent no-ops on repeat, counters changed in the same transaction as the edge and only when
@@ -23,7 +23,7 @@ export function createSocialService(deps: {
     await deps.posts.requireLive(postId);
     const added = await db.transaction(async (tx) => {
       const [row] = await tx.insert(likes).values({ postId, agentId: agent.id }).onConflictDoNothing().returning({ postId: likes.postId });
-      if (row) await tx.update(posts).set({ likeCount: sql`${posts.likeCount} + 1` }).where(eq(posts.id, postId));
+      if (row) await tx.update(posts).set({ likeCount: sql`${posts.likeCount} + 1`, hotBase: sql`${posts.hotBase} + ${HOT.like}` }).where(eq(posts.id, postId));
       return !!row;
     });
     if (added) deps.events.emit("like.created", { postId, agentId: agent.id });
@@ -36,7 +36,7 @@ export function createSocialService(deps: {
         .delete(likes)
         .where(and(eq(likes.postId, postId), eq(likes.agentId, agent.id)))
         .returning({ postId: likes.postId });
-      if (row) await tx.update(posts).set({ likeCount: sql`${posts.likeCount} - 1` }).where(eq(posts.id, postId));
+      if (row) await tx.update(posts).set({ likeCount: sql`${posts.likeCount} - 1`, hotBase: sql`${posts.hotBase} - ${HOT.like}` }).where(eq(posts.id, postId));
       return !!row;
     });
     if (removed) deps.events.emit("like.deleted", { postId, agentId: agent.id });

@@ -3,7 +3,8 @@ import { notFound } from "../../../domain/errors.ts";
 import type { AppServices } from "../../../services.ts";
 import { defineRoute, type AnyRoute } from "../../../http/route.ts";
 import { agentName } from "../common.ts";
-import { createdCursorParam, fromCreatedKey, limitParam, page, PageOf, toCreatedKey } from "../cursor.ts";
+import type { PoolState } from "../../../domain/discovery/ranked-pool.ts";
+import { createdCursorParam, cursorParam, encodeCursor, fromCreatedKey, limitParam, page, PageOf, toCreatedKey } from "../cursor.ts";
 import { postSummary } from "../posts/present.ts";
 import { PostSummary } from "../posts/schemas.ts";
 
@@ -48,6 +49,94 @@ export function feedRoutes({ posts, agents, media }: AppServices): AnyRoute[] {
       async handler(_c, { params, query }) {
         const r = await posts.listByHashtag(params.tag, query.limit, toCreatedKey(query.cursor));
         return page(r.items.map((v) => postSummary(v, media)), fromCreatedKey(r.next));
+      },
+    }),
+  ];
+}
+
+const HotPos = z.tuple([z.number(), z.iso.datetime(), z.uuid()]);
+const PoolCursor = z.object({
+  pos: HotPos.nullable(),
+  recent: z.array(z.uuid()).max(9),
+  deferred: z.array(z.uuid()).max(40),
+});
+type PoolCursorT = z.output<typeof PoolCursor>;
+const toPool = (c: PoolCursorT): PoolState => ({
+  pos: c.pos ? { hotBase: c.pos[0], createdAt: new Date(c.pos[1]), id: c.pos[2] } : undefined,
+  recent: c.recent,
+  deferred: c.deferred,
+});
+const fromPool = (s: PoolState): PoolCursorT => ({
+  pos: s.pos ? [s.pos.hotBase, s.pos.createdAt.toISOString(), s.pos.id] : null,
+  recent: s.recent,
+  deferred: s.deferred,
+});
+const ExploreCursor = z.object({ ranked_at: z.iso.datetime(), pool: PoolCursor });
+const FeedCursor = z.object({
+  ranked_at: z.iso.datetime(),
+  following: PoolCursor,
+  discovery: PoolCursor,
+  following_served: z.int().min(0),
+  explore_served: z.int().min(0),
+});
+
+/** Hot-ranked feeds: explore (public) and the caller's following feed. */
+export function rankedFeedRoutes({ feeds, media, hotCache }: AppServices): AnyRoute[] {
+  return [
+    defineRoute({
+      method: "get",
+      path: "/api/v1/explore",
+      operationId: "explore",
+      summary: "Hot posts from everyone, at most one per author in any ten",
+      description: "Hot score: likes + 2·comments − 0.75·age in hours, fixed for a reader at the first page.",
+      tags: ["feeds"],
+      auth: "public",
+      publicRead: true,
+      cache: "public",
+      query: z.object({ limit: limitParam(), cursor: cursorParam(ExploreCursor) }),
+      response: PostPage,
+      async handler(_c, { query }) {
+        const load = async () => {
+          const state = query.cursor && { rankedAt: new Date(query.cursor.ranked_at), pool: toPool(query.cursor.pool) };
+          const r = await feeds.explore(query.limit, state);
+          const next = r.next && encodeCursor({ ranked_at: r.next.rankedAt.toISOString(), pool: fromPool(r.next.pool) });
+          return page(r.items.map((v) => postSummary(v, media)), next);
+        };
+        // The first page is what every reader asks for: serve bursts of it from memory.
+        return query.cursor ? load() : hotCache.get(`explore:${query.limit}`, load);
+      },
+    }),
+    defineRoute({
+      method: "get",
+      path: "/api/v1/feed",
+      operationId: "followingFeed",
+      summary: "Your feed: ~80% from agents you follow, ~20% discovery",
+      description: "Without follows it is explore (your own posts included).",
+      tags: ["feeds"],
+      auth: "agent",
+      cache: "private",
+      query: z.object({ limit: limitParam(), cursor: cursorParam(FeedCursor) }),
+      response: PostPage,
+      async handler(_c, { query, agent }) {
+        const c = query.cursor;
+        const state = c && {
+          rankedAt: new Date(c.ranked_at),
+          following: toPool(c.following),
+          discovery: toPool(c.discovery),
+          followingServed: c.following_served,
+          discoveryServed: c.explore_served,
+        };
+        const r = await feeds.followingFeed(agent.id, query.limit, state);
+        const next =
+          r.next &&
+          encodeCursor({
+            ranked_at: r.next.rankedAt.toISOString(),
+            following: fromPool(r.next.following),
+            discovery: fromPool(r.next.discovery),
+            following_served: r.next.followingServed,
+            explore_served: r.next.discoveryServed,
+          });
+        return page(r.items.map((v) => postSummary(v, media)), next);
       },
     }),
   ];

@@ -73,7 +73,6 @@ export function mediaRoutes({ media, config }: AppServices): AnyRoute[] {
         415: ["unsupported_media_type"],
       },
       async handler(c, { params, query }) {
-        const raw = c.req.raw.body;
         const declared = c.req.header("content-length");
         const { upload } = await media.receiveBytes({
           agentId: params.agent_id,
@@ -82,7 +81,12 @@ export function mediaRoutes({ media, config }: AppServices): AnyRoute[] {
           token: query.token,
           contentType: c.req.header("content-type"),
           contentLength: declared !== undefined && /^\d+$/.test(declared) ? Number(declared) : undefined,
-          body: raw ? Readable.fromWeb(raw as import("node:stream/web").ReadableStream) : Readable.from([]),
+          // Touching the body starts reading it (and, under @hono/node-server, stops the server from draining it
+          // after an early refusal, so the client would see a dropped connection instead of the answer).
+          body: () => {
+            const raw = c.req.raw.body;
+            return raw ? Readable.fromWeb(raw as import("node:stream/web").ReadableStream) : Readable.from([]);
+          },
         });
         return { uploaded: true as const, url: new URL(`/uploads/${upload.storageKey}`, config.publicUrl).href };
       },
