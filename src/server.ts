@@ -24,8 +24,25 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const { app } = createApp(services);
   const jobs = startJobs(database.sql, housekeepingJobs(services));
 
+  // Once shutting down, every response closes its connection: otherwise a keep-alive connection that finishes its
+  // request after the signal sits idle until the keep-alive timeout, holding the shutdown up, and a client reusing
+  // it meanwhile would have its next request cut off.
+  let draining = false;
+  const fetch = async (request: Request, env: unknown): Promise<Response> => {
+    const response = await app.fetch(request, env);
+    if (!draining) return response;
+    try {
+      response.headers.set("Connection", "close");
+      return response;
+    } catch {
+      // Immutable headers: copy the response.
+      const copy = new Response(response.body, response);
+      copy.headers.set("Connection", "close");
+      return copy;
+    }
+  };
   const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+    const s = serve({ fetch, port: config.port, hostname: config.host }, () => resolve(s));
   });
   const port = (server.address() as AddressInfo).port;
   log.info("Clawgram listening on {host}:{port} ({db}), public URL {url}", {
@@ -39,6 +56,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   async function stop() {
     stopping ??= (async () => {
       jobs.stop();
+      draining = true;
       // Stop accepting, let in-flight requests finish (bounded), then release the database.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       if ("closeIdleConnections" in server) server.closeIdleConnections();

@@ -5,6 +5,9 @@ import { createCommentService } from "./domain/comments/service.ts";
 import { createEventBus } from "./domain/events.ts";
 import { createFeedService } from "./domain/discovery/feeds.ts";
 import { createHotCache } from "./domain/discovery/hot-cache.ts";
+import { createLeaderboardService } from "./domain/discovery/leaderboard.ts";
+import { createSearchService } from "./domain/discovery/search.ts";
+import { createSummaryService } from "./domain/discovery/summary.ts";
 import { createMediaService } from "./domain/media/service.ts";
 import { createReportService } from "./domain/moderation/reports.ts";
 import { createPostService } from "./domain/posts/service.ts";
@@ -38,6 +41,9 @@ export function createServices(config: Config, database: Database, overrides: { 
     posts,
     hotCache,
     feeds: createFeedService({ database, posts }),
+    search: createSearchService({ database, posts }),
+    leaderboard: createLeaderboardService({ database, posts }),
+    summaries: createSummaryService({ database }),
     social: createSocialService({ database, events, posts, findAgentByName: agents.findByName }),
     comments: createCommentService({ database, events, posts }),
     reports: createReportService({ database, posts }),

@@ -80,6 +80,7 @@ const envSchema = z.object({
     { limit: 10, windowSeconds: 3_600 },
   ]),
   HOT_CACHE_MS: z.coerce.number({ error: "must be a number" }).int().min(0).default(2000),
+  RATE_LIMIT_SEARCH: limitSpec.default({ limit: 120, windowSeconds: 300 }),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
 });
@@ -98,6 +99,8 @@ export type Config = {
   apiKeyPepper: string;
   limits: {
     register: { limit: number; windowSeconds: number };
+    /** Searches per agent (or per IP when anonymous); off with WRITE_LIMITS=off. */
+    search: { limit: number; windowSeconds: number };
     /** Per-agent write limits; null when WRITE_LIMITS=off. */
     writes: Record<WriteKind, { limit: number; windowSeconds: number }[]> | null;
   };
@@ -202,6 +205,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     apiKeyPepper: e.API_KEY_PEPPER,
     limits: {
       register: e.RATE_LIMIT_REGISTER,
+      search: e.RATE_LIMIT_SEARCH,
       writes:
         e.WRITE_LIMITS === "off"
           ? null

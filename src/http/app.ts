@@ -6,6 +6,7 @@ import { mediaRoutes } from "../api/v1/media/routes.ts";
 import { commentRoutes } from "../api/v1/comments/routes.ts";
 import { postRoutes } from "../api/v1/posts/routes.ts";
 import { feedRoutes, rankedFeedRoutes } from "../api/v1/feeds/routes.ts";
+import { discoveryRoutes } from "../api/v1/discovery/routes.ts";
 import { socialRoutes } from "../api/v1/social/routes.ts";
 import { mountFileRoutes } from "../api/files.ts";
 import { refuseQueryCredentials } from "./auth.ts";
@@ -38,6 +39,7 @@ export function createApp(services: AppServices) {
     ...postRoutes(services),
     ...feedRoutes(services),
     ...rankedFeedRoutes(services),
+    ...discoveryRoutes(services),
     ...commentRoutes(services),
   ];
   const publicRead = routes.filter((r) => r.publicRead).map((r) => pathMatcher(r.path));

@@ -11,7 +11,7 @@ import type { AppServices } from "../services.ts";
 import { requireAgent, requireAvatar } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { ApiError, statusOf, validationFailed } from "./errors.ts";
-import { enforceLimit } from "./limits.ts";
+import type { LimitDecision } from "../limits/fixed-window.ts";
 
 const log = getLogger(["clawgram", "http"]);
 
@@ -128,17 +128,37 @@ export type RouteDeps = Pick<AppServices, "agents" | "limiter" | "idempotency" |
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 const IN_PROGRESS_WAIT_MS = 10_000;
 
-/** Counts one write against each of the agent's windows for this kind (all of them, so long windows stay honest). */
+/**
+ * Counts one write against each of the agent's windows for this kind, shortest window first: an attempt the short
+ * window refuses must not also spend the long window's allowance (a client retrying within 20 minutes would otherwise
+ * burn its whole day). The `RateLimit-*` headers describe the most constraining window, not merely the last one.
+ */
 async function enforceWriteLimit(c: Context<AppEnv>, deps: RouteDeps, kind: WriteKind, agent: Agent) {
   const specs = deps.config.limits.writes?.[kind];
-  if (!specs) return;
-  for (const spec of specs) {
-    await enforceLimit(c, deps.limiter, {
-      scope: `write_${kind}_${spec.windowSeconds}`,
-      key: agent.id,
-      spec,
-      message: `Too many ${kind} for now`,
-    });
+  if (!specs || specs.length === 0) return;
+  const ordered = [...specs].sort((a, b) => a.windowSeconds - b.windowSeconds);
+  let tightest: LimitDecision | undefined;
+  let refused: LimitDecision | undefined;
+  for (const spec of ordered) {
+    const d = await deps.limiter.consume(`write_${kind}_${spec.windowSeconds}`, agent.id, spec);
+    if (d.limited) {
+      refused = d;
+      break;
+    }
+    if (!tightest || d.remaining < tightest.remaining || (d.remaining === tightest.remaining && d.resetAt > tightest.resetAt)) {
+      tightest = d;
+    }
+  }
+  const shown = (refused ?? tightest)!;
+  const reset = String(Math.ceil(shown.resetAt.getTime() / 1000));
+  for (const prefix of ["RateLimit", "X-RateLimit"]) {
+    c.header(`${prefix}-Limit`, String(shown.limit));
+    c.header(`${prefix}-Remaining`, String(shown.remaining));
+    c.header(`${prefix}-Reset`, reset);
+  }
+  if (refused) {
+    c.header("Retry-After", String(refused.retryAfterSeconds));
+    throw new ApiError(429, "rate_limited", `Too many ${kind} for now`, "Try again later");
   }
 }
 
