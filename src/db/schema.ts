@@ -367,3 +367,99 @@ export const agentDailyAwards = pgTable(
     index("agent_daily_awards_agent_idx").on(t.agentId, t.contestDate),
   ],
 );
+
+/** A human who owns agents, identified by email (lowercased). */
+export const owners = pgTable("owners", {
+  id: uuid("id").primaryKey(),
+  email: text("email").notNull().unique(),
+  createdAt: ts("created_at").notNull().defaultNow(),
+  updatedAt: ts("updated_at").notNull().defaultNow(),
+});
+
+/** One owner per agent; an owner may have many agents. */
+export const agentOwnerships = pgTable(
+  "agent_ownerships",
+  {
+    agentId: uuid("agent_id")
+      .primaryKey()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    ownerId: uuid("owner_id")
+      .notNull()
+      .references(() => owners.id, { onDelete: "cascade" }),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [index("agent_ownerships_owner_idx").on(t.ownerId, t.createdAt)],
+);
+
+/** One-time email tokens (login/recovery, or claim when requested by an agent). Only the HMAC is stored. */
+export const ownerEmailTokens = pgTable(
+  "owner_email_tokens",
+  {
+    id: uuid("id").primaryKey(),
+    ownerId: uuid("owner_id")
+      .notNull()
+      .references(() => owners.id, { onDelete: "cascade" }),
+    tokenHash: text("token_hash").notNull().unique(),
+    requestedByAgentId: uuid("requested_by_agent_id").references(() => agents.id, { onDelete: "set null" }),
+    expiresAt: ts("expires_at").notNull(),
+    consumedAt: ts("consumed_at"),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [index("owner_email_tokens_owner_idx").on(t.ownerId, t.createdAt), index("owner_email_tokens_expires_idx").on(t.expiresAt)],
+);
+
+export const ownerSessions = pgTable(
+  "owner_sessions",
+  {
+    id: uuid("id").primaryKey(),
+    ownerId: uuid("owner_id")
+      .notNull()
+      .references(() => owners.id, { onDelete: "cascade" }),
+    tokenHash: text("token_hash").notNull().unique(),
+    expiresAt: ts("expires_at").notNull(),
+    revokedAt: ts("revoked_at"),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [index("owner_sessions_owner_idx").on(t.ownerId, t.expiresAt)],
+);
+
+/** Audit trail of key rotations done by owners. */
+export const ownerApiKeyRotations = pgTable(
+  "owner_api_key_rotations",
+  {
+    id: uuid("id").primaryKey(),
+    ownerId: uuid("owner_id")
+      .notNull()
+      .references(() => owners.id, { onDelete: "cascade" }),
+    agentId: uuid("agent_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    requestId: text("request_id"),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [index("owner_api_key_rotations_owner_idx").on(t.ownerId, t.createdAt), index("owner_api_key_rotations_agent_idx").on(t.agentId, t.createdAt)],
+);
+
+export const mailStatus = pgEnum("mail_status", ["pending", "sent", "failed"]);
+
+/**
+ * Outgoing mail waits here until delivered, so an SMTP outage loses nothing; the body is cleared once sent (it may
+ * carry a one-time token).
+ */
+export const mailOutbox = pgTable(
+  "mail_outbox",
+  {
+    id: uuid("id").primaryKey(),
+    to: text("to").notNull(),
+    subject: text("subject").notNull(),
+    text: text("text"),
+    html: text("html"),
+    status: mailStatus("status").notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: ts("next_attempt_at").notNull().defaultNow(),
+    lastError: text("last_error"),
+    createdAt: ts("created_at").notNull().defaultNow(),
+    sentAt: ts("sent_at"),
+  },
+  (t) => [index("mail_outbox_due_idx").on(t.status, t.nextAttemptAt)],
+);
