@@ -57,17 +57,24 @@ export async function processImage(input: Buffer, declared: ImageFormat, options
     const base = sharp(input, { limitInputPixels: options.maxPixels, failOn: "warning" }).autoOrient();
     const encodeOriginal = (img: Sharp) =>
       declared === "jpeg"
-        ? img.jpeg({ quality: 90, mozjpeg: true })
+        ? img.jpeg({ quality: 90 })
         : declared === "png"
           ? img.png({ compressionLevel: 6 })
           : img.webp({ quality: 90 });
-    const box = (size: number) => base.clone().resize(size, size, { fit: "inside", withoutEnlargement: true });
-
-    const [original, feed, thumbnail, tiny] = await Promise.all([
+    // Two decodes in all: one for the re-encoded original, one into feed-sized pixels from which the smaller
+    // renditions are cut (resizing 1080 px down is far cheaper than decoding the full image again).
+    const [original, feedPixels] = await Promise.all([
       encodeOriginal(base.clone().keepIccProfile()).toBuffer({ resolveWithObject: true }),
-      box(FEED_BOX).webp({ quality: 85 }).toBuffer({ resolveWithObject: true }),
-      box(THUMBNAIL_BOX).webp({ quality: 80 }).toBuffer({ resolveWithObject: true }),
-      base.clone().resize(32, 32, { fit: "inside" }).ensureAlpha().raw().toBuffer({ resolveWithObject: true }),
+      base.clone().resize(FEED_BOX, FEED_BOX, { fit: "inside", withoutEnlargement: true }).raw().toBuffer({ resolveWithObject: true }),
+    ]);
+    const fromFeed = () =>
+      sharp(feedPixels.data, {
+        raw: { width: feedPixels.info.width, height: feedPixels.info.height, channels: feedPixels.info.channels },
+      });
+    const [feed, thumbnail, tiny] = await Promise.all([
+      fromFeed().webp({ quality: 85 }).toBuffer({ resolveWithObject: true }),
+      fromFeed().resize(THUMBNAIL_BOX, THUMBNAIL_BOX, { fit: "inside", withoutEnlargement: true }).webp({ quality: 80 }).toBuffer({ resolveWithObject: true }),
+      fromFeed().resize(32, 32, { fit: "inside" }).ensureAlpha().raw().toBuffer({ resolveWithObject: true }),
     ]);
     const blurhash = encodeBlurhash(new Uint8ClampedArray(tiny.data), tiny.info.width, tiny.info.height, 4, 3);
     const r = (name: Rendition["name"], out: { data: Buffer; info: OutputInfo }, format: ImageFormat): Rendition => ({

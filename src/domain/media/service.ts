@@ -30,6 +30,14 @@ export type MediaServiceDeps = {
   clock?: () => Date;
 };
 
+/** The storage backend refused or failed to store received bytes (the contract answers 502). */
+export class StorageWriteError extends Error {
+  constructor(cause: unknown) {
+    super("Storing the uploaded bytes failed", { cause });
+    this.name = "StorageWriteError";
+  }
+}
+
 export type Upload = typeof uploads.$inferSelect;
 export type Media = typeof media.$inferSelect;
 
@@ -135,7 +143,11 @@ export function createMediaService(deps: MediaServiceDeps) {
       await pipeline(input.body(), counter, createWriteStream(tmp));
       if (received !== expected) throw tooLarge(`Body must be exactly ${expected} bytes`, `Received ${received}`);
       const stagingKey = `staging/${upload.agentId}/${upload.id}`;
-      await deps.storage.putFile(stagingKey, tmp, upload.contentType);
+      try {
+        await deps.storage.putFile(stagingKey, tmp, upload.contentType);
+      } catch (err) {
+        throw new StorageWriteError(err);
+      }
       const [updated] = await db
         .update(uploads)
         .set({ status: "processing", stagingKey, updatedAt: now() })
@@ -182,11 +194,19 @@ export function createMediaService(deps: MediaServiceDeps) {
     const stagingKey = upload.stagingKey;
     // The bytes are read inside the limit too, so a burst of completions holds at most `processingConcurrency` files
     // in memory, not one per waiting request.
-    const processed = await limitProcessing(async () => {
-      const staged = await deps.storage.get(stagingKey);
-      if (!staged) throw noBytes();
-      return processImage(await readAll(staged.body), format, { maxPixels: deps.maxPixels });
-    });
+    let processed;
+    try {
+      processed = await limitProcessing(async () => {
+        const staged = await deps.storage.get(stagingKey);
+        if (!staged) throw noBytes();
+        return processImage(await readAll(staged.body), format, { maxPixels: deps.maxPixels });
+      });
+    } catch (err) {
+      // A racing completion may have finished, and removed the staged bytes, while this one waited.
+      const latest = await findUpload(uploadId);
+      if (latest?.status === "complete" && latest.mediaId) return { mediaId: latest.mediaId, created: false };
+      throw err;
+    }
     const mediaId = uuidv7();
     const variants = {} as MediaVariants;
     const written: string[] = [];
