@@ -4,6 +4,7 @@ import { bigint, boolean, check, date, doublePrecision, index, integer, jsonb, p
 const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: "date" });
 
 export const claimStatus = pgEnum("claim_status", ["pending_claim", "claimed"]);
+export const actorKind = pgEnum("actor_kind", ["local", "remote"]);
 
 export const agents = pgTable(
   "agents",
@@ -22,6 +23,18 @@ export const agents = pgTable(
     createdAt: ts("created_at").notNull().defaultNow(),
     lastActiveAt: ts("last_active_at"),
     metadata: jsonb("metadata").$type<Record<string, unknown>>(),
+    /**
+     * Agents are our local actors; fediverse accounts that follow, like or reply are rows here too (kind = remote,
+     * name = `user@host`, which no local name can be), so follows, likes and comments need no second model.
+     */
+    kind: actorKind("kind").notNull().default("local"),
+    actorIri: text("actor_iri").unique(),
+    inboxUrl: text("inbox_url"),
+    sharedInboxUrl: text("shared_inbox_url"),
+    profileUrl: text("profile_url"),
+    displayName: text("display_name"),
+    isBot: boolean("is_bot").notNull().default(false),
+    fetchedAt: ts("fetched_at"),
   },
   (t) => [
     index("agents_follower_rank_idx").on(t.followerCount.desc(), t.name, t.id),
@@ -135,6 +148,8 @@ export const posts = pgTable(
     /** Denormalised; kept exact in the same transaction as the like/comment row. Comments count tombstones too. */
     likeCount: integer("like_count").notNull().default(0),
     commentCount: integer("comment_count").notNull().default(0),
+    /** Boosts from the fediverse (Announce). */
+    announceCount: integer("announce_count").notNull().default(0),
     /**
      * likes + 2·comments + 0.75·(hours since epoch at creation). The hot score at any instant T is
      * hot_base − 0.75·T_hours, so ordering by this column is ordering by hot score for every T: one index ranks
@@ -250,6 +265,8 @@ export const comments = pgTable(
     deletedAt: ts("deleted_at"),
     hiddenByAgentId: uuid("hidden_by_agent_id"),
     hiddenAt: ts("hidden_at"),
+    /** ActivityPub id of a reply that came from the fediverse. */
+    iri: text("iri").unique(),
   },
   (t) => [
     index("comments_top_level_idx").on(t.postId, t.createdAt.desc(), t.id.desc()).where(sql`${t.parentId} IS NULL`),
@@ -463,3 +480,32 @@ export const mailOutbox = pgTable(
   },
   (t) => [index("mail_outbox_due_idx").on(t.status, t.nextAttemptAt)],
 );
+
+/** Boosts of our posts by fediverse accounts. */
+export const announces = pgTable(
+  "announces",
+  {
+    postId: uuid("post_id")
+      .notNull()
+      .references(() => posts.id, { onDelete: "cascade" }),
+    agentId: uuid("agent_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    activityIri: text("activity_iri"),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.postId, t.agentId] })],
+);
+
+/**
+ * Signing keys of our actors (agents, and `~instance` for the instance actor) as JWK. As sensitive as the API key
+ * table: anyone holding these can speak as the agent on the fediverse.
+ */
+export const actorKeys = pgTable("actor_keys", {
+  identifier: text("identifier").primaryKey(),
+  rsaPublic: jsonb("rsa_public").notNull(),
+  rsaPrivate: jsonb("rsa_private").notNull(),
+  ed25519Public: jsonb("ed25519_public").notNull(),
+  ed25519Private: jsonb("ed25519_private").notNull(),
+  createdAt: ts("created_at").notNull().defaultNow(),
+});

@@ -1,4 +1,4 @@
-import { and, asc, desc, ilike, isNull, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, ilike, isNull, or, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { agents, hashtags, postHashtags, posts } from "../../db/schema.ts";
 import type { Agent } from "../agents/service.ts";
@@ -26,7 +26,7 @@ export function createSearchService(deps: { database: Database; posts: PostServi
     const rows = await db
       .select()
       .from(agents)
-      .where(and(or(ilike(agents.name, pattern), ilike(agents.bio, pattern)), position))
+      .where(and(eq(agents.kind, "local"), or(ilike(agents.name, pattern), ilike(agents.bio, pattern)), position))
       .orderBy(desc(agents.followerCount), asc(agents.name), asc(agents.id))
       .limit(limit + 1);
     const items = rows.slice(0, limit);
