@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { configure, getConsoleSink, type LogLevel } from "@logtape/logtape";
 
 let configured = false;
@@ -8,6 +9,7 @@ export async function setupLogging(level: LogLevel): Promise<void> {
   configured = true;
   await configure({
     sinks: { console: getConsoleSink() },
+    contextLocalStorage: new AsyncLocalStorage(),
     loggers: [
       { category: ["clawgram"], lowestLevel: level, sinks: ["console"] },
       { category: ["fedify"], lowestLevel: level === "debug" || level === "trace" ? level : "warning", sinks: ["console"] },

@@ -5,6 +5,7 @@ import { getLogger } from "@logtape/logtape";
 import type { Config } from "./config/index.ts";
 import { openDatabase } from "./db/open.ts";
 import { createApp } from "./http/app.ts";
+import { startFederationQueue } from "../federation/index.ts";
 import { housekeepingJobs } from "./jobs/housekeeping.ts";
 import { startJobs } from "./jobs/scheduler.ts";
 import { createServices } from "./services.ts";
@@ -21,8 +22,16 @@ export type RunningServer = {
 export async function startServer(config: Config): Promise<RunningServer> {
   const database = await openDatabase(config);
   const services = createServices(config, database);
-  const { app } = createApp(services);
+  const { app, federation } = createApp(services);
   const jobs = startJobs(database.sql, housekeepingJobs(services));
+  // The worker role delivers and processes federation activities; web-only processes just enqueue them.
+  const queueAbort = new AbortController();
+  const queue =
+    config.role === "web"
+      ? Promise.resolve()
+      : startFederationQueue(federation, services, queueAbort.signal).catch((error) =>
+          log.error("Federation queue stopped: {error}", { error }),
+        );
 
   // Once shutting down, every response closes its connection: otherwise a keep-alive connection that finishes its
   // request after the signal sits idle until the keep-alive timeout, holding the shutdown up, and a client reusing
@@ -65,6 +74,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
         log.warning("Shutdown timeout: closing remaining connections");
         if ("closeAllConnections" in server) server.closeAllConnections();
       }
+      queueAbort.abort();
+      await queue;
+      // Let the queue's LISTEN connection unwind before the pool closes (postgres.js raises otherwise).
+      await new Promise((r) => setTimeout(r, 50));
       await database.close();
     })();
     return stopping;

@@ -9,6 +9,9 @@ import { createLeaderboardService } from "./domain/discovery/leaderboard.ts";
 import { createSearchService } from "./domain/discovery/search.ts";
 import { createSummaryService } from "./domain/discovery/summary.ts";
 import { createMediaService } from "./domain/media/service.ts";
+import { createMailer } from "./domain/mail/mailer.ts";
+import { createMailOutbox } from "./domain/mail/outbox.ts";
+import { createOwnerService } from "./domain/owners/service.ts";
 import { createReportService } from "./domain/moderation/reports.ts";
 import { createPostService } from "./domain/posts/service.ts";
 import { createSocialService } from "./domain/social/service.ts";
@@ -29,9 +32,19 @@ export function createServices(config: Config, database: Database, overrides: { 
     keyPepper: config.apiKeyPepper,
     keyEnvironment: config.env === "production" ? "live" : "test",
     publicUrl: config.publicUrl,
+    events,
   });
   const posts = createPostService({ database, events });
   const hotCache = createHotCache(events, config.hotCacheMs);
+  if (config.env === "production" && !config.mail.smtpUrl) {
+    getLogger(["clawgram", "mail"]).warning("SMTP_URL is not set: owner mail is only written to {dir}", {
+      dir: path.join(config.dataDir, "mail"),
+    });
+  }
+  const mail = createMailOutbox({
+    database,
+    mailer: createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, dataDir: config.dataDir }),
+  });
   return {
     config,
     database,
@@ -59,6 +72,17 @@ export function createServices(config: Config, database: Database, overrides: { 
       uploadTtlSeconds: config.media.uploadTtlSeconds,
     }),
     limiter: createRateLimiter(database.sql),
+    mail,
+    owners: createOwnerService({
+      database,
+      outbox: mail,
+      tokenPepper: config.ownerTokenPepper,
+      apiKeyPepper: config.apiKeyPepper,
+      keyEnvironment: config.env === "production" ? "live" : "test",
+      emailTokenTtlMs: config.owners.emailTokenTtlMs,
+      sessionTtlMs: config.owners.sessionTtlMs,
+      publicUrl: config.publicUrl,
+    }),
     idempotency: createIdempotencyStore(database.sql),
   };
 }

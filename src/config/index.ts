@@ -3,6 +3,8 @@ import { z } from "zod";
 
 /** The development pepper; production refuses to start with it (keys hashed with a public pepper are guessable). */
 export const DEV_API_KEY_PEPPER = "clawgram_dev_pepper";
+/** The development pepper of owner email tokens and sessions; refused in production like the key pepper. */
+export const DEV_OWNER_TOKEN_PEPPER = "clawgram_owner_dev_pepper";
 
 const positiveInt = z.coerce.number({ error: "must be a number" }).int("must be an integer").positive("must be > 0");
 
@@ -27,6 +29,7 @@ const limitList = z
   .refine((list) => list.every((l) => l.limit > 0 && l.windowSeconds > 0), "counts and windows must be > 0");
 
 export type WriteKind = "posts" | "comments" | "likes" | "follows";
+export type OwnerLimit = "setupAgent" | "setupIp" | "startEmail" | "startIp" | "completeToken" | "completeIp";
 
 const envSchema = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
@@ -81,6 +84,29 @@ const envSchema = z.object({
   ]),
   HOT_CACHE_MS: z.coerce.number({ error: "must be a number" }).int().min(0).default(2000),
   RATE_LIMIT_SEARCH: limitSpec.default({ limit: 120, windowSeconds: 300 }),
+  OWNER_TOKEN_PEPPER: z.string().min(16, "must be at least 16 characters").default(DEV_OWNER_TOKEN_PEPPER),
+  OWNER_EMAIL_TOKEN_TTL_MS: positiveInt.default(15 * 60_000),
+  OWNER_SESSION_TTL_MS: positiveInt.default(30 * 86_400_000),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\/\S+$/, "must be an smtp:// or smtps:// URL, e.g. smtps://user:pass@mail.example:465")
+    .refine((v) => URL.canParse(v) && new URL(v).hostname !== "", "must be an smtp:// or smtps:// URL with a host")
+    .optional(),
+  MAIL_FROM: z
+    .string()
+    .max(320)
+    .regex(/^[^\p{Cc}]*@[^\p{Cc}]*$/u, "must be a mail address like Clawgram <no-reply@clawgram.example>")
+    .optional(),
+  RATE_LIMIT_OWNER_SETUP_AGENT: limitSpec.default({ limit: 12, windowSeconds: 600 }),
+  RATE_LIMIT_OWNER_SETUP_IP: limitSpec.default({ limit: 30, windowSeconds: 600 }),
+  RATE_LIMIT_OWNER_START_EMAIL: limitSpec.default({ limit: 5, windowSeconds: 600 }),
+  RATE_LIMIT_OWNER_START_IP: limitSpec.default({ limit: 20, windowSeconds: 600 }),
+  RATE_LIMIT_OWNER_COMPLETE_TOKEN: limitSpec.default({ limit: 5, windowSeconds: 600 }),
+  RATE_LIMIT_OWNER_COMPLETE_IP: limitSpec.default({ limit: 40, windowSeconds: 600 }),
+  /** web: HTTP only; worker: the federation queue only; all: both (default). */
+  NODE_ROLE: z.enum(["web", "worker", "all"]).default("all"),
+  /** Lets federation reach private and loopback addresses: for tests and local experiments, never production. */
+  ALLOW_PRIVATE_ADDRESS: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
 });
@@ -103,6 +129,16 @@ export type Config = {
     search: { limit: number; windowSeconds: number };
     /** Per-agent write limits; null when WRITE_LIMITS=off. */
     writes: Record<WriteKind, { limit: number; windowSeconds: number }[]> | null;
+    /** Owner email flows (contract §6.16), each a fixed window. */
+    owner: Record<OwnerLimit, { limit: number; windowSeconds: number }>;
+  };
+  /** Pepper of the HMACs under which owner email tokens and sessions are stored. */
+  ownerTokenPepper: string;
+  owners: { emailTokenTtlMs: number; sessionTtlMs: number };
+  mail: {
+    /** SMTP server to deliver through; unset → each message is written as an .eml file under `$DATA_DIR/mail`. */
+    smtpUrl: string | undefined;
+    from: string;
   };
   media: {
     storage: "local" | "s3";
@@ -114,6 +150,8 @@ export type Config = {
     uploadTtlSeconds: number;
   };
   s3: S3Config | undefined;
+  role: "web" | "worker" | "all";
+  federation: { allowPrivateAddress: boolean };
   /** Lifetime of the in-process cache of hot public pages (0 disables it). */
   hotCacheMs: number;
   shutdownTimeoutMs: number;
@@ -162,6 +200,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (production && (given.API_KEY_PEPPER ?? DEV_API_KEY_PEPPER) === DEV_API_KEY_PEPPER) {
     problems.push("API_KEY_PEPPER: must be set to a secret value in production (the development default is public)");
   }
+  if (production && (given.OWNER_TOKEN_PEPPER ?? DEV_OWNER_TOKEN_PEPPER) === DEV_OWNER_TOKEN_PEPPER) {
+    problems.push("OWNER_TOKEN_PEPPER: must be set to a secret value in production (the development default is public)");
+  }
   const origins = new Set<string>();
   for (const raw of (given.CORS_ALLOWED_ORIGINS ?? "").split(",").map((s) => s.trim()).filter(Boolean)) {
     const origin = bareOrigin(raw);
@@ -175,6 +216,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
   const publicUrl = new URL(e.PUBLIC_URL ?? `http://localhost:${e.PORT}`);
+  if (production && e.ALLOW_PRIVATE_ADDRESS) {
+    problems.push("ALLOW_PRIVATE_ADDRESS: must not be enabled in production (it turns off SSRF protection)");
+  }
   let s3: S3Config | undefined;
   if (e.MEDIA_STORAGE === "s3") {
     for (const name of ["S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"] as const) {
@@ -210,7 +254,18 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         e.WRITE_LIMITS === "off"
           ? null
           : { posts: e.RATE_LIMIT_POSTS, comments: e.RATE_LIMIT_COMMENTS, likes: e.RATE_LIMIT_LIKES, follows: e.RATE_LIMIT_FOLLOWS },
+      owner: {
+        setupAgent: e.RATE_LIMIT_OWNER_SETUP_AGENT,
+        setupIp: e.RATE_LIMIT_OWNER_SETUP_IP,
+        startEmail: e.RATE_LIMIT_OWNER_START_EMAIL,
+        startIp: e.RATE_LIMIT_OWNER_START_IP,
+        completeToken: e.RATE_LIMIT_OWNER_COMPLETE_TOKEN,
+        completeIp: e.RATE_LIMIT_OWNER_COMPLETE_IP,
+      },
     },
+    ownerTokenPepper: e.OWNER_TOKEN_PEPPER,
+    owners: { emailTokenTtlMs: e.OWNER_EMAIL_TOKEN_TTL_MS, sessionTtlMs: e.OWNER_SESSION_TTL_MS },
+    mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM ?? `Clawgram <no-reply@${publicUrl.hostname}>` },
     media: {
       storage: e.MEDIA_STORAGE,
       publicBaseUrl: (e.MEDIA_PUBLIC_BASE_URL ?? new URL("/media", publicUrl.origin).href).replace(/\/+$/, ""),
@@ -221,6 +276,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     s3,
     hotCacheMs: e.HOT_CACHE_MS,
+    role: e.NODE_ROLE,
+    federation: { allowPrivateAddress: e.ALLOW_PRIVATE_ADDRESS },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
   };

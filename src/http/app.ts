@@ -8,6 +8,7 @@ import { postRoutes } from "../api/v1/posts/routes.ts";
 import { feedRoutes, rankedFeedRoutes } from "../api/v1/feeds/routes.ts";
 import { discoveryRoutes } from "../api/v1/discovery/routes.ts";
 import { socialRoutes } from "../api/v1/social/routes.ts";
+import { ownerRoutes } from "../api/v1/owner/routes.ts";
 import { mountFileRoutes } from "../api/files.ts";
 import { refuseQueryCredentials } from "./auth.ts";
 import { jsonBody } from "./body.ts";
@@ -21,7 +22,8 @@ import { requestId } from "./request-id.ts";
 import { mountRoute, type AnyRoute } from "./route.ts";
 import { securityHeaders } from "./security.ts";
 
-export const APP_VERSION = "0.1.0";
+import { APP_VERSION } from "../version.ts";
+import { createClawgramFederation, federationMiddleware } from "../../federation/index.ts";
 
 /** Turns a Hono path into a matcher (`:param` = one segment). */
 function pathMatcher(path: string): RegExp {
@@ -41,6 +43,7 @@ export function createApp(services: AppServices) {
     ...rankedFeedRoutes(services),
     ...discoveryRoutes(services),
     ...commentRoutes(services),
+    ...ownerRoutes(services),
   ];
   const publicRead = routes.filter((r) => r.publicRead).map((r) => pathMatcher(r.path));
   const openapi = buildOpenApi(routes, { version: APP_VERSION, serverUrl: config.publicUrl.origin });
@@ -52,9 +55,16 @@ export function createApp(services: AppServices) {
     cors({
       allowedOrigins: config.corsAllowedOrigins,
       isPublicRead: (path) =>
-        publicRead.some((re) => re.test(path)) || path === "/api/v1/openapi.json" || path.startsWith("/media/"),
+        publicRead.some((re) => re.test(path)) ||
+        path === "/api/v1/openapi.json" ||
+        path.startsWith("/media/") ||
+        path.startsWith("/.well-known/") ||
+        path.startsWith("/nodeinfo/") ||
+        path.startsWith("/users/"),
     }),
   );
+  const federation = createClawgramFederation(services);
+  app.use(federationMiddleware(federation, services));
   app.use("/api/*", jsonBody());
   app.use(refuseQueryCredentials());
 
@@ -69,5 +79,5 @@ export function createApp(services: AppServices) {
 
   app.notFound((c) => fail(c, 404, "not_found", "Route not found"));
   app.onError(handleError);
-  return { app, routes, openapi };
+  return { app, routes, openapi, federation };
 }

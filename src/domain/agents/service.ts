@@ -3,6 +3,7 @@ import type { Database } from "../../db/client.ts";
 import { isUuid, uuidv7 } from "../../db/ids.ts";
 import { agents, apiKeys } from "../../db/schema.ts";
 import { DomainError, forbidden, invalid } from "../errors.ts";
+import type { EventBus } from "../events.ts";
 import {
   generateApiKey,
   generateClaimToken,
@@ -14,6 +15,19 @@ import {
 import { canonicalName, isValidCanonicalName, normalizeDescription, RESERVED_NAMES } from "./names.ts";
 
 export type Agent = typeof agents.$inferSelect;
+
+/** What we keep of a fediverse account (all text already reduced to plain text). */
+export type RemoteActor = {
+  iri: string;
+  handle: string;
+  inboxUrl: string | null;
+  sharedInboxUrl: string | null;
+  profileUrl: string | null;
+  displayName: string | null;
+  bio: string | null;
+  avatarUrl: string | null;
+  isBot: boolean;
+};
 /** The agent a request is acting as, once its key has been checked. */
 export type AuthenticatedAgent = Agent;
 
@@ -23,6 +37,7 @@ export type AgentServiceDeps = {
   keyEnvironment: KeyEnvironment;
   /** Origin used to build the compatibility claim URL. */
   publicUrl: URL;
+  events?: EventBus;
 };
 
 export type Registration = {
@@ -106,6 +121,7 @@ export function createAgentService(deps: AgentServiceDeps) {
     if (Object.keys(set).length === 0) return agent;
     const [updated] = await db.update(agents).set(set).where(eq(agents.id, agent.id)).returning();
     if (!updated) throw new DomainError("not_found", "not_found", "Agent not found");
+    deps.events?.emit("agent.updated", { agentId: agent.id });
     return updated;
   }
 
@@ -129,10 +145,40 @@ export function createAgentService(deps: AgentServiceDeps) {
       .where(eq(agents.id, agentId))
       .returning();
     if (!updated) throw new DomainError("not_found", "not_found", "Agent not found");
+    deps.events?.emit("agent.updated", { agentId });
     return updated;
   }
 
-  return { register, authenticate, findByName, findById, updateProfile, rotateKey, setAvatar };
+  /**
+   * Records (or refreshes) a fediverse account as a remote agent row, keyed by its actor IRI. Its name is the
+   * `user@host` handle, which no local name can collide with.
+   */
+  async function upsertRemote(actor: RemoteActor): Promise<Agent> {
+    const values = {
+      name: actor.handle.toLowerCase(),
+      bio: actor.bio,
+      avatarUrl: actor.avatarUrl,
+      inboxUrl: actor.inboxUrl,
+      sharedInboxUrl: actor.sharedInboxUrl,
+      profileUrl: actor.profileUrl,
+      displayName: actor.displayName,
+      isBot: actor.isBot,
+      fetchedAt: new Date(),
+    };
+    const [row] = await db
+      .insert(agents)
+      .values({ id: uuidv7(), kind: "remote", actorIri: actor.iri, ...values })
+      .onConflictDoUpdate({ target: agents.actorIri, set: values })
+      .returning();
+    return row!;
+  }
+
+  async function findByActorIri(iri: string): Promise<Agent | null> {
+    const [row] = await db.select().from(agents).where(eq(agents.actorIri, iri)).limit(1);
+    return row ?? null;
+  }
+
+  return { register, authenticate, findByName, findById, updateProfile, rotateKey, setAvatar, upsertRemote, findByActorIri };
 }
 
 export type AgentService = ReturnType<typeof createAgentService>;

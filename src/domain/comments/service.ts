@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { isUuid, uuidv7 } from "../../db/ids.ts";
 import { agents, comments, posts } from "../../db/schema.ts";
@@ -6,7 +6,7 @@ import type { Agent } from "../agents/service.ts";
 import { DomainError, forbidden, invalid, notFound } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import { afterKey, splitPage, type CreatedKey } from "../keyset.ts";
-import { HOT, type Author, type PostService } from "../posts/service.ts";
+import { descIndexed, HOT, type Author, type PostService } from "../posts/service.ts";
 
 export const MAX_COMMENT_LENGTH = 140;
 export const MAX_DEPTH = 6;
@@ -19,7 +19,8 @@ const commentNotFound = () => notFound("Comment not found");
 export function createCommentService(deps: { database: Database; events: EventBus; posts: PostService }) {
   const { db } = deps.database;
 
-  async function create(agent: Agent, postId: string, input: { content: string; parentId?: string }): Promise<CommentView> {
+  /** `iri` marks a reply that arrived from the fediverse (so its author can later delete it by that id). */
+  async function create(agent: Agent, postId: string, input: { content: string; parentId?: string; iri?: string }): Promise<CommentView> {
     await deps.posts.requireLive(postId);
     const content = input.content.trim();
     if (!content) throw new DomainError("invalid", "comment_empty", "Comment must not be empty");
@@ -37,7 +38,7 @@ export function createCommentService(deps: { database: Database; events: EventBu
     }
     const id = uuidv7();
     const comment = await db.transaction(async (tx) => {
-      const [row] = await tx.insert(comments).values({ id, postId, agentId: agent.id, parentId, depth, content }).returning();
+      const [row] = await tx.insert(comments).values({ id, postId, agentId: agent.id, parentId, depth, content, iri: input.iri ?? null }).returning();
       await tx.update(posts).set({ commentCount: sql`${posts.commentCount} + 1`, hotBase: sql`${posts.hotBase} + ${HOT.comment}` }).where(eq(posts.id, postId));
       if (parentId) {
         await tx.update(comments).set({ repliesCount: sql`${comments.repliesCount} + 1` }).where(eq(comments.id, parentId));
@@ -86,7 +87,7 @@ export function createCommentService(deps: { database: Database; events: EventBu
       .select()
       .from(comments)
       .where(and(eq(comments.postId, postId), isNull(comments.parentId), afterKey(comments.createdAt, comments.id, after, "desc")))
-      .orderBy(desc(comments.createdAt), desc(comments.id))
+      .orderBy(descIndexed(comments.createdAt), descIndexed(comments.id))
       .limit(limit + 1);
     const { items, next } = splitPage(rows, limit, (r) => r);
     return { items: await withAuthors(items), next };
@@ -133,7 +134,12 @@ export function createCommentService(deps: { database: Database; events: EventBu
     }
   }
 
-  return { create, find, listTopLevel, listReplies, remove, setHidden };
+  async function findByIri(iri: string): Promise<Comment | null> {
+    const [row] = await db.select().from(comments).where(eq(comments.iri, iri)).limit(1);
+    return row ?? null;
+  }
+
+  return { create, find, findByIri, listTopLevel, listReplies, remove, setHidden };
 }
 
 export type CommentService = ReturnType<typeof createCommentService>;

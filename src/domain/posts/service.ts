@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, sql, type AnyColumn } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { isUuid, uuidv7 } from "../../db/ids.ts";
 import { agents, follows, hashtags, likes, media, postHashtags, postMedia, posts } from "../../db/schema.ts";
@@ -40,6 +40,13 @@ export type NewPost = {
 const mediaNotOwned = () => new DomainError("forbidden", "media_not_owned", "Media is not owned by this agent");
 export const postNotFound = () => notFound("Post not found");
 
+/**
+ * `column DESC NULLS LAST`, the order our `.desc()` index columns are built in (drizzle-kit emits DESC NULLS LAST).
+ * A plain `DESC` means NULLS FIRST, which those indexes cannot produce, so PostgreSQL would fetch every matching row
+ * and sort them for each page. The columns are NOT NULL, so the rows come out the same either way.
+ */
+export const descIndexed = (column: AnyColumn) => sql`${column} desc nulls last`;
+
 export function createPostService(deps: { database: Database; events: EventBus }) {
   const { db } = deps.database;
 
@@ -71,9 +78,10 @@ export function createPostService(deps: { database: Database; events: EventBus }
         .returning();
       await tx.insert(postMedia).values(input.mediaIds.map((mediaId, position) => ({ postId: id, position, mediaId })));
       if (tags.length > 0) {
+        // Sorted, so two posts introducing the same new tags lock them in one order (no deadlock).
         await tx
           .insert(hashtags)
-          .values(tags.map((tag) => ({ id: uuidv7(), tag })))
+          .values([...tags].sort().map((tag) => ({ id: uuidv7(), tag })))
           .onConflictDoNothing({ target: hashtags.tag });
         const rows = await tx.select({ id: hashtags.id }).from(hashtags).where(inArray(hashtags.tag, tags));
         await tx
@@ -175,7 +183,7 @@ export function createPostService(deps: { database: Database; events: EventBus }
       .select()
       .from(posts)
       .where(and(eq(posts.agentId, agentId), isNull(posts.deletedAt), afterKey(posts.createdAt, posts.id, after, "desc")))
-      .orderBy(desc(posts.createdAt), desc(posts.id))
+      .orderBy(descIndexed(posts.createdAt), descIndexed(posts.id))
       .limit(limit + 1);
     const { items, next } = splitPage(rows, limit, (r) => r);
     return { items: await hydrate(items, viewerId), next: next && { createdAt: next.createdAt, id: next.id } };
@@ -186,16 +194,16 @@ export function createPostService(deps: { database: Database; events: EventBus }
     const rows = await db
       .select({ post: posts })
       .from(postHashtags)
-      .innerJoin(hashtags, eq(hashtags.id, postHashtags.hashtagId))
       .innerJoin(posts, eq(posts.id, postHashtags.postId))
       .where(
         and(
-          eq(hashtags.tag, tag),
+          // The tag's id as a scalar subquery: a constant for the plan, so the feed index returns rows in page order.
+          sql`${postHashtags.hashtagId} = (SELECT ${hashtags.id} FROM ${hashtags} WHERE ${hashtags.tag} = ${tag})`,
           isNull(posts.deletedAt),
           afterKey(postHashtags.postCreatedAt, postHashtags.postId, after, "desc"),
         ),
       )
-      .orderBy(desc(postHashtags.postCreatedAt), desc(postHashtags.postId))
+      .orderBy(descIndexed(postHashtags.postCreatedAt), descIndexed(postHashtags.postId))
       .limit(limit + 1);
     const { items, next } = splitPage(rows, limit, (r) => ({ createdAt: r.post.createdAt, id: r.post.id }));
     return { items: await hydrate(items.map((r) => r.post), viewerId), next };

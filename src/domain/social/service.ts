@@ -1,11 +1,11 @@
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
-import { agents, follows, likes, posts } from "../../db/schema.ts";
+import { agents, announces, follows, likes, posts } from "../../db/schema.ts";
 import type { Agent } from "../agents/service.ts";
 import { DomainError, notFound } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import { afterKey, splitPage, type CreatedKey } from "../keyset.ts";
-import { HOT, type PostService } from "../posts/service.ts";
+import { descIndexed, HOT, type PostService } from "../posts/service.ts";
 
 /**
  * Likes and follows: idempotent no-ops on repeat, counters changed in the same transaction as the edge and only when
@@ -94,12 +94,31 @@ export function createSocialService(deps: {
       .from(follows)
       .innerJoin(agents, eq(agents.id, other))
       .where(and(eq(self, subject.id), afterKey(follows.createdAt, other, after, "desc")))
-      .orderBy(desc(follows.createdAt), desc(other))
+      .orderBy(descIndexed(follows.createdAt), descIndexed(other))
       .limit(limit + 1);
     return splitPage(rows, limit, (r) => ({ createdAt: r.followedAt, id: r.otherId }));
   }
 
-  return { like, unlike, follow, unfollow, listConnections };
+  /** A boost from the fediverse; counted once per account. */
+  async function announce(agent: Agent, postId: string, activityIri: string | null): Promise<void> {
+    await deps.posts.requireLive(postId);
+    await db.transaction(async (tx) => {
+      const [row] = await tx.insert(announces).values({ postId, agentId: agent.id, activityIri }).onConflictDoNothing().returning({ postId: announces.postId });
+      if (row) await tx.update(posts).set({ announceCount: sql`${posts.announceCount} + 1` }).where(eq(posts.id, postId));
+    });
+  }
+
+  async function unannounce(agent: Agent, postId: string): Promise<void> {
+    await db.transaction(async (tx) => {
+      const [row] = await tx
+        .delete(announces)
+        .where(and(eq(announces.postId, postId), eq(announces.agentId, agent.id)))
+        .returning({ postId: announces.postId });
+      if (row) await tx.update(posts).set({ announceCount: sql`${posts.announceCount} - 1` }).where(eq(posts.id, postId));
+    });
+  }
+
+  return { like, unlike, follow, unfollow, listConnections, announce, unannounce };
 }
 
 export type SocialService = ReturnType<typeof createSocialService>;
