@@ -22,6 +22,33 @@ export class ClawgramKvStore implements KvStore {
   delete(key: KvKey): Promise<void> {
     return this.#inner.delete(key);
   }
+  /** Atomic compare-and-swap (Fedify's circuit breaker uses it so concurrent workers don't lose updates). */
+  cas = async (key: KvKey, expectedValue: unknown, newValue: unknown, options?: KvStoreSetOptions): Promise<boolean> => {
+    const k = [...key];
+    const ttl = options?.ttl == null ? null : options.ttl.toString();
+    const live = this.#sql`(ttl IS NULL OR created + ttl > now())`;
+    if (expectedValue === undefined) {
+      if (newValue === undefined) {
+        const rows = await this.#sql`SELECT 1 FROM fedify_kv_v2 WHERE key = ${k}::text[] AND ${live}`;
+        return rows.length === 0;
+      }
+      await this.#sql`DELETE FROM fedify_kv_v2 WHERE key = ${k}::text[] AND NOT ${live}`;
+      const rows = await this.#sql`
+        INSERT INTO fedify_kv_v2 (key, value, ttl) VALUES (${k}::text[], ${JSON.stringify(newValue)}::jsonb, ${ttl}::interval)
+        ON CONFLICT (key) DO NOTHING RETURNING 1`;
+      return rows.length > 0;
+    }
+    const expected = JSON.stringify(expectedValue);
+    const rows =
+      newValue === undefined
+        ? await this.#sql`
+            DELETE FROM fedify_kv_v2 WHERE key = ${k}::text[] AND value = ${expected}::jsonb AND ${live} RETURNING 1`
+        : await this.#sql`
+            UPDATE fedify_kv_v2 SET value = ${JSON.stringify(newValue)}::jsonb, ttl = ${ttl}::interval, created = now()
+            WHERE key = ${k}::text[] AND value = ${expected}::jsonb AND ${live} RETURNING 1`;
+    return rows.length > 0;
+  };
+
   async *list(prefix: KvKey = [] as unknown as KvKey): AsyncIterable<KvStoreListEntry> {
     const p = [...prefix];
     const rows =
