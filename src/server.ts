@@ -50,11 +50,16 @@ export async function startServer(config: Config): Promise<RunningServer> {
       return copy;
     }
   };
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch, port: config.port, hostname: config.host }, () => resolve(s));
-  });
-  const port = (server.address() as AddressInfo).port;
-  log.info("Clawgram listening on {host}:{port} ({db}), public URL {url}", {
+  // A worker process runs the federation queue and the jobs, and serves no HTTP.
+  const server: ServerType | null =
+    config.role === "worker"
+      ? null
+      : await new Promise((resolve) => {
+          const s = serve({ fetch, port: config.port, hostname: config.host }, () => resolve(s));
+        });
+  const port = server ? (server.address() as AddressInfo).port : 0;
+  if (!server) log.info("Clawgram worker started ({db})", { db: database.embedded ? "embedded PGlite" : "PostgreSQL" });
+  if (server) log.info("Clawgram listening on {host}:{port} ({db}), public URL {url}", {
     host: config.host,
     port,
     db: database.embedded ? `embedded PGlite in ${config.dataDir}/pg` : "PostgreSQL",
@@ -67,12 +72,17 @@ export async function startServer(config: Config): Promise<RunningServer> {
       jobs.stop();
       draining = true;
       // Stop accepting, let in-flight requests finish (bounded), then release the database.
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      if ("closeIdleConnections" in server) server.closeIdleConnections();
-      const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), config.shutdownTimeoutMs).unref());
-      if ((await Promise.race([closed, timeout])) === "timeout") {
-        log.warning("Shutdown timeout: closing remaining connections");
-        if ("closeAllConnections" in server) server.closeAllConnections();
+      if (server) {
+        // Two turns of the event loop first: requests already sent on connections accepted just before the signal
+        // get read and parsed (so they count as in flight) instead of being cut off as "idle" by close().
+        for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        if ("closeIdleConnections" in server) server.closeIdleConnections();
+        const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), config.shutdownTimeoutMs).unref());
+        if ((await Promise.race([closed, timeout])) === "timeout") {
+          log.warning("Shutdown timeout: closing remaining connections");
+          if ("closeAllConnections" in server) server.closeAllConnections();
+        }
       }
       queueAbort.abort();
       await queue;

@@ -216,6 +216,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
   const publicUrl = new URL(e.PUBLIC_URL ?? `http://localhost:${e.PORT}`);
+  if (e.NODE_ROLE !== "all" && !e.DATABASE_URL) {
+    problems.push(`NODE_ROLE: "${e.NODE_ROLE}" splits work across processes, which needs a shared DATABASE_URL (the embedded database serves one process)`);
+  }
   if (production && e.ALLOW_PRIVATE_ADDRESS) {
     problems.push("ALLOW_PRIVATE_ADDRESS: must not be enabled in production (it turns off SSRF protection)");
   }
