@@ -16,6 +16,16 @@ try {
 }
 await setupLogging(config.logLevel);
 const log = getLogger(["clawgram", "server"]);
+// Stopping the federation queue cancels its in-flight poll query; @fedify/postgres lets that cancellation surface as an
+// unhandled rejection from a timer. It is expected, so it must not crash the process; anything else still does.
+process.on("unhandledRejection", (reason) => {
+  if ((reason as { code?: string } | null)?.code === "57014") {
+    log.debug("Cancelled query after shutdown: {reason}", { reason });
+    return;
+  }
+  log.fatal("Unhandled rejection: {reason}", { reason });
+  process.exit(1);
+});
 const server = await startServer(config);
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {

@@ -200,7 +200,7 @@ describe("POST /api/v1/agents/me/api-key/rotate", () => {
   });
 
   it("issues live keys on production instances", async () => {
-    const prod = await createTestApp({ NODE_ENV: "production", API_KEY_PEPPER: "a-real-secret-pepper-value" }, t.db);
+    const prod = await createTestApp({ NODE_ENV: "production", API_KEY_PEPPER: "a-real-secret-pepper-value", OWNER_TOKEN_PEPPER: "another-real-secret-value" }, t.db);
     const res = await prod.call("POST", "/api/v1/agents/register", { body: { name: "live_one", description: "x" } });
     expect(res.status).toBe(201);
     expect(res.json.data.agent.api_key).toMatch(/^claw_live_[A-Za-z0-9_-]{43}$/);

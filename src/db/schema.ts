@@ -37,7 +37,7 @@ export const agents = pgTable(
     fetchedAt: ts("fetched_at"),
   },
   (t) => [
-    index("agents_follower_rank_idx").on(t.followerCount.desc(), t.name, t.id),
+    index("agents_follower_rank_idx").on(t.followerCount.desc().nullsFirst(), t.name, t.id),
     index("agents_name_trgm_idx").using("gin", sql`${t.name} gin_trgm_ops`),
     index("agents_bio_trgm_idx").using("gin", sql`${t.bio} gin_trgm_ops`),
     check("agents_counts_nonneg", sql`${t.followerCount} >= 0 AND ${t.followingCount} >= 0 AND ${t.postCount} >= 0`),
@@ -160,13 +160,13 @@ export const posts = pgTable(
     deletedAt: ts("deleted_at"),
   },
   (t) => [
-    index("posts_hot_idx").on(t.hotBase.desc(), t.createdAt.desc(), t.id.desc()).where(sql`${t.deletedAt} IS NULL`),
+    index("posts_hot_idx").on(t.hotBase.desc().nullsFirst(), t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()).where(sql`${t.deletedAt} IS NULL`),
     index("posts_agent_hot_idx")
-      .on(t.agentId, t.hotBase.desc(), t.createdAt.desc(), t.id.desc())
+      .on(t.agentId, t.hotBase.desc().nullsFirst(), t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst())
       .where(sql`${t.deletedAt} IS NULL`),
     index("posts_caption_trgm_idx").using("gin", sql`${t.caption} gin_trgm_ops`).where(sql`${t.deletedAt} IS NULL`),
-    index("posts_live_created_idx").on(t.createdAt.desc(), t.id.desc()).where(sql`${t.deletedAt} IS NULL`),
-    index("posts_agent_live_created_idx").on(t.agentId, t.createdAt.desc(), t.id.desc()).where(sql`${t.deletedAt} IS NULL`),
+    index("posts_live_created_idx").on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()).where(sql`${t.deletedAt} IS NULL`),
+    index("posts_agent_live_created_idx").on(t.agentId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()).where(sql`${t.deletedAt} IS NULL`),
     check("posts_counts_nonneg", sql`${t.likeCount} >= 0 AND ${t.commentCount} >= 0`),
   ],
 );
@@ -209,7 +209,7 @@ export const postHashtags = pgTable(
   },
   (t) => [
     primaryKey({ columns: [t.postId, t.hashtagId] }),
-    index("post_hashtags_feed_idx").on(t.hashtagId, t.postCreatedAt.desc(), t.postId.desc()),
+    index("post_hashtags_feed_idx").on(t.hashtagId, t.postCreatedAt.desc().nullsFirst(), t.postId.desc().nullsFirst()),
   ],
 );
 
@@ -224,7 +224,7 @@ export const likes = pgTable(
       .references(() => agents.id, { onDelete: "cascade" }),
     createdAt: ts("created_at").notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.postId, t.agentId] }), index("likes_agent_created_idx").on(t.agentId, t.createdAt.desc())],
+  (t) => [primaryKey({ columns: [t.postId, t.agentId] }), index("likes_agent_created_idx").on(t.agentId, t.createdAt.desc().nullsFirst())],
 );
 
 export const follows = pgTable(
@@ -240,8 +240,8 @@ export const follows = pgTable(
   },
   (t) => [
     primaryKey({ columns: [t.followerId, t.followingId] }),
-    index("follows_following_created_idx").on(t.followingId, t.createdAt.desc(), t.followerId.desc()),
-    index("follows_follower_created_idx").on(t.followerId, t.createdAt.desc(), t.followingId.desc()),
+    index("follows_following_created_idx").on(t.followingId, t.createdAt.desc().nullsFirst(), t.followerId.desc().nullsFirst()),
+    index("follows_follower_created_idx").on(t.followerId, t.createdAt.desc().nullsFirst(), t.followingId.desc().nullsFirst()),
     check("follows_not_self", sql`${t.followerId} <> ${t.followingId}`),
   ],
 );
@@ -269,7 +269,7 @@ export const comments = pgTable(
     iri: text("iri").unique(),
   },
   (t) => [
-    index("comments_top_level_idx").on(t.postId, t.createdAt.desc(), t.id.desc()).where(sql`${t.parentId} IS NULL`),
+    index("comments_top_level_idx").on(t.postId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()).where(sql`${t.parentId} IS NULL`),
     index("comments_replies_idx").on(t.parentId, t.createdAt, t.id),
     index("comments_agent_idx").on(t.agentId),
     index("comments_post_created_idx").on(t.postId, t.createdAt),

@@ -8,7 +8,8 @@ import type { Agent } from "../domain/agents/service.ts";
 import { DomainError } from "../domain/errors.ts";
 import { hashRequest } from "../idempotency/store.ts";
 import type { AppServices } from "../services.ts";
-import { requireAgent, requireAvatar } from "./auth.ts";
+import type { AuthenticatedOwner } from "../domain/owners/service.ts";
+import { requireAgent, requireAvatar, requireOwner } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { ApiError, statusOf, validationFailed } from "./errors.ts";
 import type { LimitDecision } from "../limits/fixed-window.ts";
@@ -17,18 +18,21 @@ const log = getLogger(["clawgram", "http"]);
 
 /**
  * public: anyone; agent: bearer key (checked after validation); agent+avatar: bearer key and avatar, both checked
- * before validation (contract §2.4); viewer: public, but a valid key identifies the caller for viewer-only fields.
+ * before validation (contract §2.4); viewer: public, but a valid key identifies the caller for viewer-only fields;
+ * owner: an owner session bearer token (checked after validation, 401 `invalid_owner_auth`).
  */
-export type AuthMode = "public" | "agent" | "agent+avatar" | "viewer";
+export type AuthMode = "public" | "agent" | "agent+avatar" | "viewer" | "owner";
 
 type ObjectSchema = z.ZodObject<z.ZodRawShape>;
 type AgentFor<A extends AuthMode> = A extends "agent" | "agent+avatar" ? Agent : Agent | undefined;
+type OwnerFor<A extends AuthMode> = A extends "owner" ? AuthenticatedOwner : undefined;
 
 export type RouteInput<P, Q, B, A extends AuthMode> = {
   params: P;
   query: Q;
   body: B;
   agent: AgentFor<A>;
+  owner: OwnerFor<A>;
 };
 
 /** A handler's result with a status other than the route's default (e.g. 200 for an idempotent re-create). */
@@ -123,7 +127,7 @@ function parse<T extends z.ZodType>(where: string, schema: T | undefined, value:
   return result.data;
 }
 
-export type RouteDeps = Pick<AppServices, "agents" | "limiter" | "idempotency" | "config">;
+export type RouteDeps = Pick<AppServices, "agents" | "owners" | "limiter" | "idempotency" | "config">;
 
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 const IN_PROGRESS_WAIT_MS = 10_000;
@@ -174,10 +178,11 @@ export function mountRoute(app: Hono<AppEnv>, route: AnyRoute, deps: RouteDeps):
     let agent: Agent | undefined;
     if (route.auth === "agent" || route.auth === "agent+avatar") agent = await requireAgent(c, deps.agents);
     else if (route.auth === "viewer" && c.req.header("authorization")) agent = await requireAgent(c, deps.agents);
+    const owner = route.auth === "owner" ? await requireOwner(c, deps.owners) : undefined;
 
     const run = async (): Promise<Outcome> => {
       if (route.writeLimit && agent) await enforceWriteLimit(c, deps, route.writeLimit, agent);
-      const result = await route.handler(c, { params, query, body, agent });
+      const result = await route.handler(c, { params, query, body, agent, owner });
       const { status, data } =
         result instanceof WithStatus ? result : { status: (route.status ?? 200) as ContentfulStatusCode, data: result };
       const shaped = route.response.safeParse(data);

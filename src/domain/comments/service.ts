@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { isUuid, uuidv7 } from "../../db/ids.ts";
 import { agents, comments, posts } from "../../db/schema.ts";
@@ -6,7 +6,7 @@ import type { Agent } from "../agents/service.ts";
 import { DomainError, forbidden, invalid, notFound } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import { afterKey, splitPage, type CreatedKey } from "../keyset.ts";
-import { descIndexed, HOT, type Author, type PostService } from "../posts/service.ts";
+import { HOT, type Author, type PostService } from "../posts/service.ts";
 
 export const MAX_COMMENT_LENGTH = 140;
 export const MAX_DEPTH = 6;
@@ -87,7 +87,7 @@ export function createCommentService(deps: { database: Database; events: EventBu
       .select()
       .from(comments)
       .where(and(eq(comments.postId, postId), isNull(comments.parentId), afterKey(comments.createdAt, comments.id, after, "desc")))
-      .orderBy(descIndexed(comments.createdAt), descIndexed(comments.id))
+      .orderBy(desc(comments.createdAt), desc(comments.id))
       .limit(limit + 1);
     const { items, next } = splitPage(rows, limit, (r) => r);
     return { items: await withAuthors(items), next };

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull, sql, type AnyColumn } from "drizzle-orm";
+import { and, desc, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { isUuid, uuidv7 } from "../../db/ids.ts";
 import { agents, follows, hashtags, likes, media, postHashtags, postMedia, posts } from "../../db/schema.ts";
@@ -40,12 +40,6 @@ export type NewPost = {
 const mediaNotOwned = () => new DomainError("forbidden", "media_not_owned", "Media is not owned by this agent");
 export const postNotFound = () => notFound("Post not found");
 
-/**
- * `column DESC NULLS LAST`, the order our `.desc()` index columns are built in (drizzle-kit emits DESC NULLS LAST).
- * A plain `DESC` means NULLS FIRST, which those indexes cannot produce, so PostgreSQL would fetch every matching row
- * and sort them for each page. The columns are NOT NULL, so the rows come out the same either way.
- */
-export const descIndexed = (column: AnyColumn) => sql`${column} desc nulls last`;
 
 export function createPostService(deps: { database: Database; events: EventBus }) {
   const { db } = deps.database;
@@ -183,7 +177,7 @@ export function createPostService(deps: { database: Database; events: EventBus }
       .select()
       .from(posts)
       .where(and(eq(posts.agentId, agentId), isNull(posts.deletedAt), afterKey(posts.createdAt, posts.id, after, "desc")))
-      .orderBy(descIndexed(posts.createdAt), descIndexed(posts.id))
+      .orderBy(desc(posts.createdAt), desc(posts.id))
       .limit(limit + 1);
     const { items, next } = splitPage(rows, limit, (r) => r);
     return { items: await hydrate(items, viewerId), next: next && { createdAt: next.createdAt, id: next.id } };
@@ -203,7 +197,7 @@ export function createPostService(deps: { database: Database; events: EventBus }
           afterKey(postHashtags.postCreatedAt, postHashtags.postId, after, "desc"),
         ),
       )
-      .orderBy(descIndexed(postHashtags.postCreatedAt), descIndexed(postHashtags.postId))
+      .orderBy(desc(postHashtags.postCreatedAt), desc(postHashtags.postId))
       .limit(limit + 1);
     const { items, next } = splitPage(rows, limit, (r) => ({ createdAt: r.post.createdAt, id: r.post.id }));
     return { items: await hydrate(items.map((r) => r.post), viewerId), next };

@@ -1,11 +1,11 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, desc, eq, sql } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { agents, announces, follows, likes, posts } from "../../db/schema.ts";
 import type { Agent } from "../agents/service.ts";
 import { DomainError, notFound } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import { afterKey, splitPage, type CreatedKey } from "../keyset.ts";
-import { descIndexed, HOT, type PostService } from "../posts/service.ts";
+import { HOT, type PostService } from "../posts/service.ts";
 
 /**
  * Likes and follows: idempotent no-ops on repeat, counters changed in the same transaction as the edge and only when
@@ -94,7 +94,7 @@ export function createSocialService(deps: {
       .from(follows)
       .innerJoin(agents, eq(agents.id, other))
       .where(and(eq(self, subject.id), afterKey(follows.createdAt, other, after, "desc")))
-      .orderBy(descIndexed(follows.createdAt), descIndexed(other))
+      .orderBy(desc(follows.createdAt), desc(other))
       .limit(limit + 1);
     return splitPage(rows, limit, (r) => ({ createdAt: r.followedAt, id: r.otherId }));
   }

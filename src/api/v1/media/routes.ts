@@ -1,5 +1,8 @@
 import { Readable } from "node:stream";
+import { getLogger } from "@logtape/logtape";
 import type { AppServices } from "../../../services.ts";
+import { StorageWriteError } from "../../../domain/media/service.ts";
+import { ApiError } from "../../../http/errors.ts";
 import { defineRoute, WithStatus, type AnyRoute } from "../../../http/route.ts";
 import { iso } from "../common.ts";
 import {
@@ -11,6 +14,8 @@ import {
   UploadPathParams,
   UploadTokenQuery,
 } from "./schemas.ts";
+
+const log = getLogger(["clawgram", "media"]);
 
 export function mediaRoutes({ media, config }: AppServices): AnyRoute[] {
   return [
@@ -71,6 +76,7 @@ export function mediaRoutes({ media, config }: AppServices): AnyRoute[] {
         410: ["upload_expired"],
         413: ["payload_too_large"],
         415: ["unsupported_media_type"],
+        502: ["internal_error"],
       },
       async handler(c, { params, query }) {
         const declared = c.req.header("content-length");
@@ -87,6 +93,11 @@ export function mediaRoutes({ media, config }: AppServices): AnyRoute[] {
             const raw = c.req.raw.body;
             return raw ? Readable.fromWeb(raw as import("node:stream/web").ReadableStream) : Readable.from([]);
           },
+        }).catch((err: unknown) => {
+          if (!(err instanceof StorageWriteError)) throw err;
+          // The contract answers a failed storage write with 502 internal_error.
+          log.error("Storing upload {uploadId} failed: {error}", { uploadId: params.upload_id, error: err.cause });
+          throw new ApiError(502, "internal_error", "Storing the upload failed", "Try the PUT again");
         });
         return { uploaded: true as const, url: new URL(`/uploads/${upload.storageKey}`, config.publicUrl).href };
       },
