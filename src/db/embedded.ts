@@ -8,6 +8,8 @@ import { PGLiteSocketHandler, type PGLiteSocketHandlerOptions } from "@electric-
 export type EmbeddedPostgres = {
   /** A postgres:// URL on loopback for postgres.js (and Fedify's stores) to connect to. */
   url: string;
+  /** The whole data directory as a tarball (e.g. a migrated template for tests). */
+  snapshot(): Promise<Blob>;
   stop(): Promise<void>;
 };
 
@@ -176,6 +178,8 @@ function isRunning(pid: number): boolean {
 export async function startEmbeddedPostgres(options: {
   dataDir?: string;
   maxConnections?: number;
+  /** A data directory snapshot (from `snapshot()`) to start from instead of an empty cluster. */
+  loadDataDir?: Blob;
 }): Promise<EmbeddedPostgres> {
   let dataDir: string | undefined;
   let unlock = async () => {};
@@ -186,7 +190,7 @@ export async function startEmbeddedPostgres(options: {
   }
   let db: PGlite;
   try {
-    db = await PGlite.create({ dataDir, extensions: { pg_trgm } });
+    db = await PGlite.create({ dataDir, extensions: { pg_trgm }, ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}) });
   } catch (error) {
     await unlock();
     throw error;
@@ -220,6 +224,7 @@ export async function startEmbeddedPostgres(options: {
   const { port } = server.address() as AddressInfo;
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    snapshot: () => db.dumpDataDir("none"),
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...handlers].map((handler) => handler.detach(true)));
