@@ -1,10 +1,12 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { Agent, AgentService } from "../domain/agents/service.ts";
+import type { AuthenticatedOwner, OwnerService } from "../domain/owners/service.ts";
 import { isWellFormedToken } from "../domain/agents/keys.ts";
 import type { AppEnv } from "./env.ts";
 import { ApiError, invalidApiKey } from "./errors.ts";
 
 const MAX_API_KEY_LENGTH = 512;
+const MAX_OWNER_TOKEN_LENGTH = 1024;
 const QUERY_CREDENTIAL_KEYS = new Set(["api_key", "apikey", "access_token", "authorization"]);
 
 /** Credentials never travel in URLs (they end up in logs and Referer headers): any such query key is refused. */
@@ -43,4 +45,18 @@ export function requireAvatar(agent: Agent): void {
   if (!agent.avatarUrl) {
     throw new ApiError(403, "avatar_required", "Avatar required", "Upload an image and set it with POST /api/v1/agents/me/avatar");
   }
+}
+
+export const invalidOwnerAuth = () => new ApiError(401, "invalid_owner_auth", "Invalid owner authentication");
+
+/**
+ * Resolves the calling owner from an owner session bearer token or throws 401 `invalid_owner_auth`: missing,
+ * malformed, over-long, unknown, expired and revoked tokens are indistinguishable. Agent keys are not owner tokens
+ * (they hash under another pepper into another table), so one never authenticates as the other.
+ */
+export async function requireOwner(c: Context<AppEnv>, owners: OwnerService): Promise<AuthenticatedOwner> {
+  const token = bearerToken(c, MAX_OWNER_TOKEN_LENGTH);
+  const owner = token ? await owners.authenticate(token) : null;
+  if (!owner) throw invalidOwnerAuth();
+  return owner;
 }
