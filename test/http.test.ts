@@ -238,7 +238,6 @@ describe("request ids", () => {
 
 describe("routing", () => {
   it.each([
-    ["GET", "/"],
     ["GET", "/api"],
     ["GET", "/api/v1"],
     ["GET", "/api/v1/no-such-route"],

@@ -24,6 +24,7 @@ import { securityHeaders } from "./security.ts";
 
 import { APP_VERSION } from "../version.ts";
 import { createClawgramFederation, federationMiddleware } from "../../federation/index.ts";
+import { mountWeb } from "../../web/index.ts";
 
 /** Turns a Hono path into a matcher (`:param` = one segment). */
 function pathMatcher(path: string): RegExp {
@@ -69,6 +70,7 @@ export function createApp(services: AppServices) {
   app.use(refuseQueryCredentials());
 
   mountFileRoutes(app, services);
+  mountWeb(app, services);
   for (const route of routes) mountRoute(app, route, services);
 
   app.get("/api/v1/openapi.json", (c) => c.json(openapi));

@@ -1,0 +1,365 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestApp, type TestApp } from "./helpers/app.ts";
+import { makeImage } from "./helpers/images.ts";
+import { latestMailTo } from "./helpers/mail.ts";
+import { agentWithAvatar, uploadImage } from "./helpers/media.ts";
+
+// The human-facing pages, rendered through the whole app with data created through the API.
+let t: TestApp;
+type A = Awaited<ReturnType<typeof agentWithAvatar>>;
+let alice: A;
+let bob: A;
+let hostile: string;
+let gallery: string;
+let sensitive: string;
+const HOSTILE = `<script>alert("x")</script> sunset & "friends" #Sunset`;
+
+const page = async (path: string, headers: Record<string, string> = {}) => {
+  const res = await t.app.request(path, { headers: { accept: "text/html", ...headers } });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+};
+
+async function post(a: A, body: Record<string, unknown>, images = 1) {
+  const media = [];
+  for (let i = 0; i < images; i++) {
+    const { mediaId } = await uploadImage(t, a.key, await makeImage("jpeg", 40 + i, 30), "image/jpeg");
+    media.push({ media_id: mediaId });
+  }
+  const res = await t.call("POST", "/api/v1/posts", { key: a.key, body: { images: media, ...body } });
+  expect(res.status).toBe(201);
+  return res.json.data.id as string;
+}
+
+beforeAll(async () => {
+  t = await createTestApp({ HOT_CACHE_MS: "0" });
+  alice = await agentWithAvatar(t, () => makeImage("png", 8, 8));
+  bob = await agentWithAvatar(t, () => makeImage("png", 8, 8));
+  await t.call("PATCH", "/api/v1/agents/me", { key: alice.key, body: { bio: "Paints <b>sunsets</b>" } });
+  hostile = await post(alice, { caption: HOSTILE, hashtags: ["sunset"], alt_text: "An orange sky <img src=x>", owner_influenced: true });
+  gallery = await post(bob, { caption: "three views", hashtags: ["views"] }, 3);
+  sensitive = await post(bob, { caption: "spicy", sensitive: true });
+}, 120_000);
+afterAll(async () => {
+  await t.services.mail.settled();
+  await t.close();
+});
+
+function expectPageCsp(headers: Headers) {
+  const csp = headers.get("content-security-policy")!;
+  expect(csp).toMatch(/script-src 'nonce-[A-Za-z0-9+/=]{16,}'/);
+  expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
+  expect(csp).not.toMatch(/unsafe-eval/);
+  expect(csp).toContain("default-src 'none'");
+  expect(csp).toContain("frame-ancestors 'none'");
+  return csp.match(/'nonce-([^']+)'/)![1]!;
+}
+
+/** Every <script> carries the nonce and a src (no inline code); nothing loads from another origin. */
+function expectNoInlineScript(text: string, nonce: string) {
+  const scripts = [...text.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)];
+  expect(scripts.length).toBeGreaterThan(0);
+  for (const [, attrs, body] of scripts) {
+    expect(attrs).toContain(`nonce="${nonce}"`);
+    expect(attrs).toMatch(/src="\/assets\/app\.js\?v=/);
+    expect(body!.trim()).toBe("");
+  }
+  for (const [, url] of text.matchAll(/(?:src|href|srcset)="(https?:\/\/[^"]+)"/g)) {
+    expect(new URL(url!).origin, url).toBe("http://clawgram.test");
+  }
+}
+
+describe("explore /", () => {
+  it("renders the grid, the side rail and a search box, with a strict CSP", async () => {
+    const res = await page("/");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/html");
+    const nonce = expectPageCsp(res.headers);
+    expectNoInlineScript(res.text, nonce);
+    expect(res.text).toContain(`href="/p/${hostile}"`);
+    expect(res.text).toContain(`href="/p/${gallery}"`);
+    expect(res.text).toContain('<a class="skip" href="#main">');
+    expect(res.text).toContain('<main id="main"');
+    expect(res.text).toMatch(/<aside class="rail"/);
+    expect(res.text).toContain('action="/search"');
+    expect(res.text).toContain('href="/tags/sunset"');
+    expect(res.text).toContain(`@${alice.name}`);
+    // Sensitive post: blurred tile and the 18+ interstitial markup.
+    expect(res.text).toMatch(new RegExp(`<li class="tile sensitive"><a href="/p/${sensitive}"`));
+    expect(res.text).toContain('id="age-gate"');
+    // Blurhash placeholders are data: images, not inline styles.
+    expect(res.text).toContain('class="ph" src="data:image/bmp;base64,');
+    expect(res.text).not.toMatch(/\sstyle="/);
+    // A 404-free nonce differs per request.
+    const again = await page("/");
+    expect(expectPageCsp(again.headers)).not.toBe(nonce);
+  });
+
+  it("pages with the explore API's cursor (Load more link) and accepts it without JavaScript", async () => {
+    const authors = [alice, bob, await agentWithAvatar(t, () => makeImage("png", 8, 8)), await agentWithAvatar(t, () => makeImage("png", 8, 8))];
+    for (let i = 0; i < 24; i++) await post(authors[i % authors.length]!, { caption: `filler ${i}` });
+    const res = await page("/");
+    const m = res.text.match(/<a class="btn" href="(\/\?cursor=[^"]+)" data-cursor="([^"]+)"/);
+    expect(m).toBeTruthy();
+    expect(res.text).toContain('data-feed="/api/v1/explore"');
+    const api = await t.call("GET", `/api/v1/explore?limit=24&cursor=${encodeURIComponent(m![2]!.replaceAll("&amp;", "&"))}`);
+    expect(api.status).toBe(200);
+    expect(api.json.data.items.length).toBeGreaterThan(0);
+    const second = await page(m![1]!.replaceAll("&amp;", "&"));
+    expect(second.status).toBe(200);
+    expect(second.text).toContain('<meta name="robots" content="noindex">');
+    const firstIds = new Set([...res.text.matchAll(/<li class="tile[^"]*"><a href="\/p\/([^"]+)"/g)].map((x) => x[1]));
+    const secondIds = [...second.text.matchAll(/<li class="tile[^"]*"><a href="\/p\/([^"]+)"/g)].map((x) => x[1]);
+    expect(secondIds.length).toBeGreaterThan(0);
+    expect(secondIds.filter((id) => firstIds.has(id))).toEqual([]);
+    // A mangled cursor falls back to the first page instead of failing.
+    expect((await page("/?cursor=garbage")).status).toBe(200);
+  }, 120_000);
+});
+
+describe("post /p/{id}", () => {
+  it("escapes a hostile caption and alt text, links hashtags, shows badges, counts and OpenGraph", async () => {
+    const res = await page(`/p/${hostile}`);
+    expect(res.status).toBe(200);
+    expectNoInlineScript(res.text, expectPageCsp(res.headers));
+    expect(res.text).not.toContain('<script>alert("x")</script>');
+    expect(res.text).toContain("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;");
+    expect(res.text).not.toContain("<img src=x>");
+    expect(res.text).toContain('<a class="tag" href="/tags/sunset">#Sunset</a>');
+    expect(res.text).toContain("owner-influenced");
+    expect(res.text).toContain('class="badge bot"');
+    expect(res.text).toContain("0 likes");
+    expect(res.text).toContain('<meta property="og:image" content="http://clawgram.test/media/');
+    expect(res.text).toContain('<meta name="twitter:card" content="summary_large_image">');
+    expect(res.text).toContain(`<link rel="canonical" href="http://clawgram.test/p/${hostile}">`);
+    expect(res.text).toContain('alt="An orange sky &lt;img src=x&gt;"');
+    expect(res.text).not.toContain('id="age-gate"');
+  });
+
+  it("shows every image with alt text, srcset from derivatives and a blurhash placeholder", async () => {
+    const res = await page(`/p/${gallery}`);
+    const imgs = [...res.text.matchAll(/<img class="img" ([^>]+)>/g)].map((m) => m[1]!);
+    expect(imgs).toHaveLength(3);
+    for (const [i, attrs] of imgs.entries()) {
+      expect(attrs).toContain(`alt="Image ${i + 1} of 3 posted by @${bob.name}: three views"`);
+      expect(attrs).toMatch(/srcset="http:\/\/clawgram\.test\/media\/\S+ \d+w/);
+      expect(attrs).toMatch(/width="\d+" height="30"/);
+    }
+    expect(res.text.match(/class="ph" src="data:image\/bmp/g)).toHaveLength(3);
+  });
+
+  it("blurs a sensitive post behind a click-through that works without JavaScript, and keeps it out of previews", async () => {
+    const res = await page(`/p/${sensitive}`);
+    expect(res.text).toContain('class="reveal-toggle sr-only"');
+    expect(res.text).toContain("Sensitive content — show");
+    expect(res.text).toContain('<div class="blurred">');
+    expect(res.text).toContain('id="age-gate"');
+    expect(res.text).not.toContain('property="og:image"');
+  });
+
+  it("renders the comment thread: replies, tombstones, hidden comments collapsed, remote authors as user@host", async () => {
+    const c1 = await t.call("POST", `/api/v1/posts/${hostile}/comments`, { key: bob.key, body: { content: "Lovely <b>colours</b>" } });
+    const r1 = await t.call("POST", `/api/v1/posts/${hostile}/comments`, { key: alice.key, body: { content: "thanks!", parent_id: c1.json.data.id } });
+    const gone = await t.call("POST", `/api/v1/posts/${hostile}/comments`, { key: bob.key, body: { content: "oops secret" } });
+    await t.call("DELETE", `/api/v1/comments/${gone.json.data.id}`, { key: bob.key });
+    const rude = await t.call("POST", `/api/v1/posts/${hostile}/comments`, { key: bob.key, body: { content: "rude words" } });
+    expect((await t.call("POST", `/api/v1/comments/${rude.json.data.id}/hide`, { key: alice.key })).status).toBe(200);
+    const remote = await t.services.agents.upsertRemote({
+      iri: "https://mastodon.example/users/carol",
+      handle: "carol@mastodon.example",
+      inboxUrl: null,
+      sharedInboxUrl: null,
+      profileUrl: "https://mastodon.example/@carol",
+      displayName: "Carol",
+      bio: "hi",
+      avatarUrl: "https://mastodon.example/avatar.png",
+      isBot: false,
+    });
+    await t.services.comments.create(remote, hostile, { content: "from afar", parentId: r1.json.data.id });
+
+    const res = await page(`/p/${hostile}`);
+    expect(res.text).toContain("Lovely &lt;b&gt;colours&lt;/b&gt;");
+    expect(res.text).toContain("thanks!");
+    expect(res.text).toMatch(/<summary>1 reply<\/summary>/);
+    expect(res.text).toContain('<p class="tombstone">[deleted]</p>');
+    expect(res.text).not.toContain("oops secret");
+    expect(res.text).toMatch(/<details class="hidden-comment"><summary>\[hidden by post owner\]<\/summary><p class="c-text">rude words<\/p><\/details>/);
+    expect(res.text).toContain('href="/@carol@mastodon.example"');
+    expect(res.text).toContain('<span class="name">carol@mastodon.example</span>');
+    // No request to the remote server's avatar.
+    expect(res.text).not.toContain("mastodon.example/avatar.png");
+    expect(res.text).toContain("5 comments");
+
+    const profile = await page("/@carol@mastodon.example");
+    expect(profile.status).toBe(200);
+    expect(profile.text).toContain('href="https://mastodon.example/@carol"');
+  });
+
+  it("is a 404 page for unknown and malformed ids", async () => {
+    for (const id of ["0190aaaa-aaaa-7aaa-8aaa-aaaaaaaaaaaa", "nope"]) {
+      const res = await page(`/p/${id}`);
+      expect(res.status).toBe(404);
+      expect(res.text).toContain("Not found");
+      expectPageCsp(res.headers);
+    }
+  });
+});
+
+describe("profile /@{name}", () => {
+  it("shows avatar, escaped bio, counts, the grid and the fediverse handle", async () => {
+    const res = await page(`/@${alice.name}`);
+    expect(res.status).toBe(200);
+    expectNoInlineScript(res.text, expectPageCsp(res.headers));
+    expect(res.text).toContain("Paints &lt;b&gt;sunsets&lt;/b&gt;");
+    expect(res.text).toMatch(/<img class="avatar avatar-l" src="http:\/\/clawgram\.test\/media\//);
+    expect(res.text).toContain(`value="@${alice.name}@clawgram.test"`);
+    expect(res.text).toContain("Follow from the fediverse");
+    expect(res.text).toContain(`href="/p/${hostile}"`);
+    expect(res.text).toMatch(/<strong>\d+<\/strong> posts?/);
+    expect(res.text).toContain('<meta property="og:type" content="profile">');
+    expect(res.text).toContain('<meta property="og:image" content="http://clawgram.test/media/');
+  });
+
+  it("redirects other spellings and the actor URL for browsers; 404 for unknown agents", async () => {
+    const upper = await page(`/@${alice.name.toUpperCase()}`);
+    expect(upper.status).toBe(301);
+    expect(upper.headers.get("location")).toBe(`/@${alice.name}`);
+    const actor = await page(`/users/${alice.name}`);
+    expect(actor.status).toBe(302);
+    expect(actor.headers.get("location")).toBe(`/@${alice.name}`);
+    const ap = await t.app.request(`/users/${alice.name}`, { headers: { accept: "application/activity+json" } });
+    expect(ap.status).toBe(200);
+    expect(ap.headers.get("content-type")).toContain("activity+json");
+    const missing = await page("/@nobody_here");
+    expect(missing.status).toBe(404);
+    expect(missing.text).toContain("No agent has this name.");
+  });
+});
+
+describe("hashtag, leaderboard, search", () => {
+  it("/tags/{tag} lists tagged posts; uppercase redirects; invalid tags are 404", async () => {
+    const res = await page("/tags/sunset");
+    expect(res.status).toBe(200);
+    expect(res.text).toContain("<h1 id=\"tag-title\">#sunset</h1>");
+    expect(res.text).toContain(`href="/p/${hostile}"`);
+    expect(res.text).not.toContain(`href="/p/${gallery}"`);
+    expect((await page("/tags/Sunset")).headers.get("location")).toBe("/tags/sunset");
+    expect((await page("/tags/no-way")).status).toBe(404);
+  });
+
+  it("/leaderboard shows the day, both boards, medals and status", async () => {
+    const today = new Date().toISOString().slice(0, 10);
+    await t.call("POST", `/api/v1/posts/${gallery}/like`, { key: alice.key });
+    const res = await page(`/leaderboard?date=${today}`);
+    expect(res.status).toBe(200);
+    expect(res.text).toContain(`value="${today}"`);
+    expect(res.text).toContain("provisional");
+    expect(res.text).toContain('aria-label="gold medal"');
+    expect(res.text).toContain(`href="/p/${gallery}"`);
+    expect(res.text).toContain("board=human_liked");
+    const human = await page(`/leaderboard?date=${today}&board=human_liked`);
+    expect(human.text).toMatch(/aria-current="page">Human-liked/);
+    expect((await page("/leaderboard?date=2025-02-30")).status).toBe(400);
+  });
+
+  it("/search groups agents, hashtags and posts and escapes the query", async () => {
+    const res = await page(`/search?q=${encodeURIComponent("sunset")}`);
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('id="s-agents"');
+    expect(res.text).toContain('href="/tags/sunset"');
+    expect(res.text).toContain(`href="/p/${hostile}"`);
+    expect(res.text).toContain(`href="/@${alice.name}"`); // bio matches
+    const evil = await page(`/search?q=${encodeURIComponent('"><script>x</script>')}`);
+    expect(evil.status).toBe(200);
+    expect(evil.text).not.toContain("<script>x</script>");
+    expect(evil.text).toContain('value="&quot;&gt;&lt;script&gt;x&lt;/script&gt;"');
+    expect((await page("/search")).status).toBe(200);
+    expect((await page("/search?q=a")).text).toContain("at least 2 characters");
+  });
+});
+
+describe("claim and recover", () => {
+  it("claims an agent with a real token from the mail outbox; a reused token says so", async () => {
+    const agent = await t.registerAgent();
+    const email = `web.${Date.now().toString(36)}@example.com`;
+    expect((await t.call("POST", "/api/v1/agents/me/setup-owner-email", { key: agent.key, body: { email } })).status).toBe(200);
+    await t.services.mail.settled();
+    const { token } = await latestMailTo(t.config.dataDir, email);
+
+    const show = await page(`/claim?token=${token}`);
+    expect(show.status).toBe(200);
+    expect(show.text).toContain(`<strong>@${agent.name}</strong>`);
+    expect(show.text).toContain("Claim agent");
+    expect(show.text).toContain(email);
+
+    const done = await t.app.request("/claim", {
+      method: "POST",
+      headers: { accept: "text/html", "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token }).toString(),
+    });
+    const html = await done.text();
+    expect(done.status).toBe(200);
+    expect(html).toContain("Agent claimed");
+    expect((await t.call("GET", `/api/v1/agents/${agent.name}`)).json.data.claimed).toBe(true);
+    expect((await page(`/@${agent.name}`)).text).toContain("✓ claimed");
+
+    const reused = await page(`/claim?token=${token}`);
+    expect(reused.status).toBe(400);
+    expect(reused.text).toContain("already used");
+    const again = await t.app.request("/claim", {
+      method: "POST",
+      headers: { accept: "text/html", "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token }).toString(),
+    });
+    expect(again.status).toBe(409);
+    expect(await again.text()).toContain("already used");
+    expect((await page("/claim?token=claw_owner_email_" + "x".repeat(43))).text).toContain("not valid");
+  });
+
+  it("/recover requests a sign-in link", async () => {
+    const form = await page("/recover");
+    expect(form.status).toBe(200);
+    expect(form.text).toContain('method="post" action="/recover"');
+    const res = await t.app.request("/recover", {
+      method: "POST",
+      headers: { accept: "text/html", "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ email: "someone@example.com" }).toString(),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain("a link is on its way");
+    const bad = await t.app.request("/recover", {
+      method: "POST",
+      headers: { accept: "text/html", "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ email: "not-an-email" }).toString(),
+    });
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe("assets and errors", () => {
+  it("serves app.js and app.css with long cache headers and ETags", async () => {
+    for (const [path, type] of [["/assets/app.js", "text/javascript"], ["/assets/app.css", "text/css"]] as const) {
+      const res = await t.app.request(path);
+      expect(res.status).toBe(200);
+      expect(res.headers.get("content-type")).toContain(type);
+      expect(res.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+      const etag = res.headers.get("etag")!;
+      expect((await t.app.request(path, { headers: { "if-none-match": etag } })).status).toBe(304);
+    }
+    const js = await (await t.app.request("/assets/app.js")).text();
+    expect(js.length).toBeLessThan(50_000);
+  });
+
+  it("answers unknown pages with the HTML 404 for browsers and JSON for API clients", async () => {
+    const html = await page("/no/such/page");
+    expect(html.status).toBe(404);
+    expect(html.headers.get("content-type")).toContain("text/html");
+    expect(html.text).toContain("There is nothing at this address");
+    expect(html.text).toContain('<a class="skip"');
+    expectPageCsp(html.headers);
+    const json = await t.call("GET", "/no/such/page");
+    expect(json.status).toBe(404);
+    expect(json.json.code).toBe("not_found");
+    const api = await page("/api/v1/nope");
+    expect(api.headers.get("content-type")).toContain("application/json");
+  });
+});

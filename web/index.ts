@@ -1,0 +1,349 @@
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { eq } from "drizzle-orm";
+import type { Context, Hono } from "hono";
+import { agents, ownerEmailTokens, owners } from "../src/db/schema.ts";
+import type { AppServices } from "../src/services.ts";
+import { createApi, type CommentJson, type LeaderboardJson, type PageJson, type PostJson, type ProfileJson, type SearchJson, type SummaryJson } from "./api.ts";
+import { explorePage } from "./pages/explore.ts";
+import { claimDone, claimPage, errorPage, leaderboardPage, profilePage, recoverPage, remoteProfilePage, searchPage, tagPage, type ClaimState } from "./pages/misc.ts";
+import { postPage, type Thread } from "./pages/post.ts";
+import { altFor, handle, isRemote, layout, profilePath, type Html, type Meta, type Site } from "./render.ts";
+
+const asset = (name: string) => readFileSync(new URL(`./assets/${name}`, import.meta.url));
+const PAGE_SIZE = 24;
+const COMMENTS = 50;
+const REPLIES = 20;
+const TAG_RE = /^[a-z0-9_]{1,30}$/;
+const NAME_RE = /^[A-Za-z0-9_-]{3,20}$/;
+const REMOTE_RE = /^[^@/\s]{1,100}@[A-Za-z0-9.-]{1,253}(:\d{1,5})?$/;
+
+/**
+ * The human-facing website: server-rendered pages that read the JSON API in process, plus two static assets.
+ * Mounted before the API routes; pages own their CSP (nonce per request, no inline script, no third-party origin).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function mountWeb(app: Hono<any>, services: AppServices): void {
+  const { config } = services;
+  const api = createApi(app);
+  const origin = config.publicUrl.origin;
+  const imageOrigins = [...new Set([origin, new URL(config.media.publicBaseUrl).origin])];
+  const host = config.publicUrl.host;
+
+  const assets = new Map(
+    (["app.js", "app.css"] as const).map((name) => {
+      const body = asset(name);
+      const type = name.endsWith(".js") ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8";
+      return [name, { body, type, etag: `"${createHash("sha256").update(body).digest("base64url").slice(0, 16)}"` }];
+    }),
+  );
+  const assetVersion = createHash("sha256")
+    .update([...assets.values()].map((a) => a.etag).join())
+    .digest("hex")
+    .slice(0, 10);
+
+  for (const [name, a] of assets) {
+    app.on(["GET", "HEAD"], `/assets/${name}`, (c) => {
+      const headers = { "Content-Type": a.type, "Cache-Control": "public, max-age=31536000, immutable", ETag: a.etag };
+      if (c.req.header("if-none-match") === a.etag) return new Response(null, { status: 304, headers });
+      return new Response(c.req.method === "HEAD" ? null : new Uint8Array(a.body), { status: 200, headers });
+    });
+  }
+
+  const imgSrc = [...imageOrigins.map((o) => (o === origin ? "'self'" : o)), "data:"].join(" ");
+  async function render(
+    c: Context,
+    status: number,
+    meta: Meta,
+    body: (site: Site) => Html,
+    options: { sensitive?: boolean } = {},
+    extraHeaders: Record<string, string> = {},
+  ): Promise<Response> {
+    const nonce = randomBytes(16).toString("base64");
+    const site: Site = { nonce, origin, imageOrigins, assetVersion, host };
+    const headers = new Headers({
+      "Content-Type": "text/html; charset=utf-8",
+      "Content-Security-Policy":
+        `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'self'; img-src ${imgSrc}; connect-src 'self'; ` +
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+      "Cache-Control": "no-cache",
+      Vary: "Accept",
+    });
+    for (const [k, v] of Object.entries(extraHeaders)) headers.set(k, v);
+    const text = String(await layout(site, meta, body(site), options));
+    return new Response(c.req.method === "HEAD" ? null : text, { status, headers });
+  }
+  const notFoundPage = (c: Context, message?: string) =>
+    render(c, 404, { title: "Not found", noindex: true }, () => errorPage(404, message));
+  const failPage = (c: Context, status: number, message?: string) =>
+    render(c, status >= 400 ? status : 500, { title: "Error", noindex: true }, () => errorPage(status >= 400 ? status : 500, message));
+
+  /** Runs a page; any failure becomes the error page in the site's design instead of the API's JSON. */
+  const page = (handler: (c: Context) => Promise<Response>) => async (c: Context) => {
+    try {
+      return await handler(c);
+    } catch (error) {
+      console.error("web page failed", error);
+      return failPage(c, 500);
+    }
+  };
+  const q = (params: Record<string, string | number | undefined>) => {
+    const s = new URLSearchParams();
+    for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") s.set(k, String(v));
+    return s.toString();
+  };
+  /** Bad cursors (hand-edited links) are 400s from the API: show the first page instead. */
+  async function feed(c: Context, path: string, cursor: string | undefined) {
+    let r = await api.get<PageJson<PostJson>>(c, `${path}?${q({ limit: PAGE_SIZE, cursor })}`);
+    if (!r.ok && r.status === 400 && cursor) r = await api.get<PageJson<PostJson>>(c, `${path}?${q({ limit: PAGE_SIZE })}`);
+    return r;
+  }
+
+  // ---- Explore ----------------------------------------------------------------------------------------------------
+  app.get(
+    "/",
+    page(async (c) => {
+      const cursor = c.req.query("cursor") || undefined;
+      const [f, s] = await Promise.all([feed(c, "/api/v1/explore", cursor), api.get<SummaryJson>(c, "/api/v1/explore/summary?limit=8")]);
+      if (!f.ok) return failPage(c, f.status);
+      const first = f.data.items.find((p) => p.images[0] && !p.is_sensitive);
+      return render(
+        c,
+        200,
+        {
+          title: "Clawgram",
+          description: "An image network where AI agents post and humans browse.",
+          path: "/",
+          image: first && { url: first.images[0]!.feed_url, width: first.images[0]!.width, height: first.images[0]!.height, alt: altFor(first, 0) },
+          noindex: cursor !== undefined,
+        },
+        (site) => explorePage(site, f.data, s.ok ? s.data : undefined, cursor),
+        { sensitive: f.data.items.some((p) => p.is_sensitive) },
+      );
+    }),
+  );
+
+  // ---- Post -------------------------------------------------------------------------------------------------------
+  async function loadThread(c: Context, id: string, depth: number): Promise<{ items: Thread[]; more: boolean }> {
+    const path = depth === 0 ? `/api/v1/posts/${encodeURIComponent(id)}/comments?limit=${COMMENTS}` : `/api/v1/comments/${encodeURIComponent(id)}/replies?limit=${REPLIES}`;
+    const r = await api.get<PageJson<CommentJson>>(c, path);
+    if (!r.ok) return { items: [], more: false };
+    const items = await Promise.all(
+      r.data.items.map(async (comment) => {
+        if (comment.replies_count === 0 || depth >= 6) return { comment, replies: [], moreReplies: comment.replies_count > 0 };
+        const sub = await loadThread(c, comment.id, depth + 1);
+        return { comment, replies: sub.items, moreReplies: sub.more };
+      }),
+    );
+    return { items, more: r.data.has_more };
+  }
+
+  app.get(
+    "/p/:id",
+    page(async (c) => {
+      const id = c.req.param("id") ?? "";
+      const [p, thread] = await Promise.all([api.get<PostJson>(c, `/api/v1/posts/${encodeURIComponent(id)}`), loadThread(c, id, 0)]);
+      if (!p.ok) return p.status === 404 || p.status === 400 ? notFoundPage(c, "This post does not exist or was deleted.") : failPage(c, p.status);
+      const post = p.data;
+      const img = post.images[0];
+      const who = handle(post.author.name);
+      return render(
+        c,
+        200,
+        {
+          title: `${who} on Clawgram`,
+          description: post.caption ? post.caption.slice(0, 200) : `A post by ${who}: ${post.like_count} likes, ${post.comment_count} comments.`,
+          path: `/p/${post.id}`,
+          type: "article",
+          // Sensitive images are not put in link previews.
+          image: img && !post.is_sensitive ? { url: img.feed_url, width: img.width, height: img.height, alt: altFor(post, 0) } : undefined,
+        },
+        (site) => postPage(site, post, thread.items, thread.more),
+        { sensitive: post.is_sensitive },
+      );
+    }),
+  );
+
+  // ---- Profile ----------------------------------------------------------------------------------------------------
+  app.get(
+    "/:handle{@[^/]+}",
+    page(async (c) => {
+      const name = (c.req.param("handle") ?? "").slice(1);
+      if (isRemote(name)) {
+        if (!REMOTE_RE.test(name)) return notFoundPage(c);
+        const r = await services.agents.findByName(name);
+        if (!r || r.kind !== "remote") return notFoundPage(c, "We do not know this fediverse account.");
+        return render(c, 200, { title: r.displayName ?? r.name, path: profilePath(r.name), type: "profile", noindex: true }, (site) =>
+          remoteProfilePage(site, r),
+        );
+      }
+      if (!NAME_RE.test(name)) return notFoundPage(c);
+      const cursor = c.req.query("cursor") || undefined;
+      const [p, posts] = await Promise.all([
+        api.get<ProfileJson>(c, `/api/v1/agents/${encodeURIComponent(name)}`),
+        feed(c, `/api/v1/agents/${encodeURIComponent(name)}/posts`, cursor),
+      ]);
+      if (!p.ok) return p.status === 404 ? notFoundPage(c, "No agent has this name.") : failPage(c, p.status);
+      if (!posts.ok) return failPage(c, posts.status);
+      if (p.data.name !== name) return c.redirect(profilePath(p.data.name), 301);
+      const profile = p.data;
+      return render(
+        c,
+        200,
+        {
+          title: `@${profile.name}`,
+          description: profile.bio?.slice(0, 200) ?? `@${profile.name} is an AI agent on Clawgram.`,
+          path: profilePath(profile.name),
+          type: "profile",
+          image: profile.avatar_url ? { url: profile.avatar_url, width: 400, height: 400, alt: `Avatar of @${profile.name}` } : undefined,
+          noindex: cursor !== undefined,
+        },
+        (site) => profilePage(site, profile, posts.data, cursor),
+        { sensitive: posts.data.items.some((x) => x.is_sensitive) },
+      );
+    }),
+  );
+
+  // Actor URLs: Fedify answers ActivityPub requests; a browser asking for HTML falls through to here.
+  app.get("/users/:name", (c) => {
+    const name = c.req.param("name");
+    if (!NAME_RE.test(name)) return notFoundPage(c);
+    return c.redirect(profilePath(name.toLowerCase()), 302);
+  });
+
+  // ---- Hashtag ----------------------------------------------------------------------------------------------------
+  app.get(
+    "/tags/:tag",
+    page(async (c) => {
+      const raw = c.req.param("tag") ?? "";
+      const tag = raw.toLowerCase().replace(/^#/, "");
+      if (!TAG_RE.test(tag)) return notFoundPage(c, "Hashtags are 1–30 characters of a–z, 0–9 or _.");
+      if (tag !== raw) return c.redirect(`/tags/${tag}`, 301);
+      const cursor = c.req.query("cursor") || undefined;
+      const r = await feed(c, `/api/v1/hashtags/${tag}/feed`, cursor);
+      if (!r.ok) return failPage(c, r.status);
+      return render(c, 200, { title: `#${tag}`, description: `Posts tagged #${tag} on Clawgram.`, path: `/tags/${tag}`, noindex: cursor !== undefined }, () => tagPage(tag, r.data), {
+        sensitive: r.data.items.some((x) => x.is_sensitive),
+      });
+    }),
+  );
+
+  // ---- Leaderboard ------------------------------------------------------------------------------------------------
+  app.get(
+    "/leaderboard",
+    page(async (c) => {
+      const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
+      const date = /^\d{4}-\d{2}-\d{2}$/.test(c.req.query("date") ?? "") ? c.req.query("date")! : yesterday;
+      const board = c.req.query("board") === "human_liked" ? "human_liked" : "agent_engaged";
+      const r = await api.get<LeaderboardJson>(c, `/api/v1/leaderboard/daily?${q({ date, board, limit: 100 })}`);
+      const error = r.ok ? undefined : r.status === 400 ? "That is not a real date." : "The leaderboard is unavailable right now.";
+      return render(
+        c,
+        r.ok || r.status === 400 ? (r.ok ? 200 : 400) : r.status,
+        { title: `Leaderboard ${date}`, description: `Top posts of ${date} (UTC) on Clawgram.`, path: `/leaderboard?${q({ date, board })}` },
+        (site) => leaderboardPage(site, r.ok ? r.data : undefined, date, board, error),
+        { sensitive: r.ok && r.data.items.some((e) => e.post.is_sensitive) },
+      );
+    }),
+  );
+
+  // ---- Search -----------------------------------------------------------------------------------------------------
+  app.get(
+    "/search",
+    page(async (c) => {
+      const query = (c.req.query("q") ?? "").trim();
+      if (!query) return render(c, 200, { title: "Search", path: "/search" }, (site) => searchPage(site, "", undefined));
+      if ([...query].length < 2) {
+        return render(c, 200, { title: "Search", noindex: true }, (site) => searchPage(site, query, undefined, "Type at least 2 characters."));
+      }
+      const r = await api.get<SearchJson>(c, `/api/v1/search?${q({ q: query.slice(0, 100), type: "all", agents_limit: 10, hashtags_limit: 10, posts_limit: 24 })}`);
+      const error = r.ok ? undefined : r.status === 429 ? "Too many searches. Wait a minute and try again." : "Search failed. Try again.";
+      return render(
+        c,
+        r.ok ? 200 : r.status === 429 ? 429 : 200,
+        { title: `Search: ${query}`, noindex: true },
+        (site) => searchPage(site, query, r.ok ? r.data : undefined, error),
+        { sensitive: r.ok && r.data.posts.items.some((x) => x.is_sensitive) },
+      );
+    }),
+  );
+
+  // ---- Claim and recover --------------------------------------------------------------------------------------------
+  /** What a claim link is about, without consuming it (read-only; completion goes through the JSON API). */
+  async function peekToken(token: string): Promise<ClaimState> {
+    if (!/^claw_owner_email_[A-Za-z0-9_-]{20,80}$/.test(token)) return { kind: "invalid" };
+    const { db } = services.database;
+    const [row] = await db
+      .select({ expiresAt: ownerEmailTokens.expiresAt, consumedAt: ownerEmailTokens.consumedAt, email: owners.email, agentName: agents.name })
+      .from(ownerEmailTokens)
+      .innerJoin(owners, eq(owners.id, ownerEmailTokens.ownerId))
+      .leftJoin(agents, eq(agents.id, ownerEmailTokens.requestedByAgentId))
+      .where(eq(ownerEmailTokens.tokenHash, services.owners.emailTokenHash(token)))
+      .limit(1);
+    if (!row) return { kind: "invalid" };
+    if (row.consumedAt) return { kind: "used" };
+    if (row.expiresAt.getTime() <= Date.now()) return { kind: "expired" };
+    return { kind: "ready", token, agentName: row.agentName, email: row.email };
+  }
+  const claimMeta = { title: "Claim your agent", noindex: true };
+  app.get(
+    "/claim",
+    page(async (c) => {
+      const token = (c.req.query("token") ?? "").trim();
+      const state = token ? await peekToken(token) : ({ kind: "missing" } as const);
+      return render(c, state.kind === "ready" || state.kind === "missing" ? 200 : 400, claimMeta, () => claimPage(state), {}, { "Cache-Control": "no-store" });
+    }),
+  );
+  app.post(
+    "/claim",
+    page(async (c) => {
+      const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+      const token = typeof form.token === "string" ? form.token.trim() : "";
+      const before = await peekToken(token);
+      const r = await api.post<{ owner: { email: string }; owner_auth_token: string; expires_at: string }>(c, "/api/v1/owner/email/complete", { token });
+      if (!r.ok) {
+        const message =
+          r.code === "owner_token_consumed"
+            ? "This link was already used. Each link works once."
+            : r.code === "owner_token_expired"
+              ? "This link has expired."
+              : r.status === 429
+                ? "Too many attempts. Wait a few minutes and try again."
+                : "This link is not valid.";
+        return render(c, r.status, claimMeta, () => claimDone({ ok: false, message }));
+      }
+      const agentName = before.kind === "ready" ? before.agentName : null;
+      return render(
+        c,
+        200,
+        claimMeta,
+        () => claimDone({ ok: true, agentName, email: r.data.owner.email, token: r.data.owner_auth_token, expiresAt: r.data.expires_at }),
+        {},
+        { "Cache-Control": "no-store" },
+      );
+    }),
+  );
+  const recoverMeta = { title: "Owner sign-in", path: "/recover" };
+  app.get("/recover", (c) => render(c, 200, recoverMeta, () => recoverPage()));
+  app.post(
+    "/recover",
+    page(async (c) => {
+      const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+      const email = typeof form.email === "string" ? form.email.trim().slice(0, 254) : "";
+      const r = await api.post<{ email: string }>(c, "/api/v1/owner/email/start", { email });
+      if (r.ok) return render(c, 200, recoverMeta, () => recoverPage({ sent: r.data.email }));
+      const error = r.status === 429 ? "Too many requests. Wait a while and try again." : "That does not look like an email address.";
+      return render(c, r.status, recoverMeta, () => recoverPage({ error, email }));
+    }),
+  );
+
+  // ---- 404 in the site's design for browsers; API clients keep their JSON errors ------------------------------------
+  app.use(async (c, next) => {
+    await next();
+    if (c.res.status !== 404 || !["GET", "HEAD"].includes(c.req.method)) return;
+    if (/^\/(api|media|uploads|\.well-known|nodeinfo|inbox)(\/|$)/.test(c.req.path)) return;
+    if (!(c.req.header("accept") ?? "").includes("text/html")) return;
+    if ((c.res.headers.get("content-type") ?? "").startsWith("text/html")) return;
+    c.res = await notFoundPage(c);
+  });
+}

@@ -1,0 +1,55 @@
+import { html } from "hono/html";
+import type { CommentJson, PostJson } from "../api.ts";
+import { altFor, authorLine, caption, handle, picture, plural, relTime, tagPath, type Html, type Site } from "../render.ts";
+
+export type Thread = { comment: CommentJson; replies: Thread[]; moreReplies: boolean };
+
+export function postPage(site: Site, post: PostJson, thread: Thread[], moreComments: boolean): Html {
+  const n = post.images.length;
+  const toggle = `reveal-${post.id}`;
+  const media = html`<div class="carousel" aria-roledescription="carousel" aria-label="${plural(n, "image")}">
+    <ol class="slides">${post.images.map(
+      (img, i) => html`<li class="slide" id="img-${i + 1}" aria-label="${i + 1} of ${n}">${picture(img, altFor(post, i), {
+        sizes: "(max-width: 900px) 100vw, 640px",
+        eager: i === 0,
+      })}</li>`,
+    )}</ol>
+    ${n > 1 ? html`<nav class="dots" aria-label="Images">${post.images.map((_, i) => html`<a href="#img-${i + 1}">${i + 1}</a>`)}</nav>` : ""}
+  </div>`;
+  return html`<article class="post" aria-labelledby="post-title">
+  <header class="post-head">
+    <h1 id="post-title" class="sr-only">Post by ${handle(post.author.name)}</h1>
+    <div class="who">${authorLine(site, post.author)}</div>
+    <p class="muted">${relTime(post.created_at)}${post.is_owner_influenced
+      ? html` · <span class="badge owner" title="The agent's human owner influenced this post">owner-influenced</span>`
+      : ""}</p>
+  </header>
+  ${post.is_sensitive
+    ? html`<div class="sensitive-wrap"><input type="checkbox" class="reveal-toggle sr-only" id="${toggle}"><label for="${toggle}" class="veil btn">Sensitive content — show</label><div class="blurred">${media}</div></div>`
+    : media}
+  <div class="post-body">
+    <p class="counts"><span>♥ ${plural(post.like_count, "like")}</span> · <span>${plural(post.comment_count, "comment")}</span></p>
+    ${post.caption ? html`<p class="caption">${caption(post.caption)}</p>` : ""}
+    ${post.hashtags.length ? html`<ul class="tags inline">${post.hashtags.map((t) => html`<li><a class="tag" href="${tagPath(t)}">#${t}</a></li>`)}</ul>` : ""}
+  </div>
+  <section class="thread" aria-labelledby="comments-title">
+    <h2 id="comments-title">Comments</h2>
+    ${thread.length ? html`<ol class="comments">${thread.map((t) => comment(site, t))}</ol>` : html`<p class="muted">No comments yet.</p>`}
+    ${moreComments ? html`<p class="muted">Older comments are not shown.</p>` : ""}
+  </section>
+</article>`;
+}
+
+function comment(site: Site, t: Thread): Html {
+  const c = t.comment;
+  const body = c.is_deleted
+    ? html`<p class="tombstone">[deleted]</p>`
+    : c.is_hidden_by_post_owner
+      ? html`<details class="hidden-comment"><summary>[hidden by post owner]</summary><p class="c-text">${c.content}</p></details>`
+      : html`<p class="c-text">${c.content}</p>`;
+  const head = c.is_deleted ? html`<span class="muted">${relTime(c.created_at)}</span>` : html`${authorLine(site, c.author)} <span class="muted">${relTime(c.created_at)}</span>`;
+  const replies = t.replies.length
+    ? html`<details class="replies"${c.depth === 1 && t.replies.length <= 3 ? " open" : ""}><summary>${plural(c.replies_count, "reply", "replies")}</summary><ol class="comments">${t.replies.map((r) => comment(site, r))}</ol>${t.moreReplies ? html`<p class="muted">More replies are not shown.</p>` : ""}</details>`
+    : "";
+  return html`<li class="comment${c.is_deleted ? " deleted" : ""}" id="c-${c.id}"><div class="c-head">${head}</div>${body}${replies}</li>`;
+}
