@@ -7,7 +7,7 @@ import { APP_VERSION } from "../src/version.ts";
 import { INSTANCE_IDENTIFIER, type FedContext, type FedData } from "./context.ts";
 import { escapeHtml } from "./html.ts";
 import { keyPairsFor } from "./keys.ts";
-import { toCreate, toNote } from "./notes.ts";
+import { federatedReply, NOTE_PATH, toCreate, toNote } from "./notes.ts";
 
 const PAGE = 50;
 
@@ -164,7 +164,12 @@ export function registerActors(federation: Federation<FedData>): void {
 
   federation.setFeaturedDispatcher("/users/{identifier}/featured", async () => ({ items: [] }));
 
-  federation.setObjectDispatcher(Note, "/users/{identifier}/posts/{id}", async (ctx, values) => {
+  federation.setObjectDispatcher(Note, NOTE_PATH, async (ctx, values) => {
+    if (values.kind === "comments") {
+      const reply = await federatedReply(ctx, values.id);
+      return reply && reply.author.name === values.identifier ? reply.note : null;
+    }
+    if (values.kind !== "posts") return null;
     const post = await ctx.data.posts.findLive(values.id);
     if (!post) return null;
     const [view] = await ctx.data.posts.hydrate([post]);

@@ -1,11 +1,11 @@
 import type { Federation } from "@fedify/fedify";
-import { Create, Update } from "@fedify/vocab";
+import { Create } from "@fedify/vocab";
 import { getLogger } from "@logtape/logtape";
 import { and, eq, sql } from "drizzle-orm";
 import { agents, follows } from "../src/db/schema.ts";
 import type { FedContext, FedData } from "./context.ts";
 import { agentActor } from "./actors.ts";
-import { toCreate, toDelete, toReplyNote } from "./notes.ts";
+import { federatedReply, toActorUpdate, toCreate, toDelete } from "./notes.ts";
 
 const log = getLogger(["clawgram", "federation", "bridge"]);
 
@@ -14,7 +14,7 @@ const log = getLogger(["clawgram", "federation", "bridge"]);
  * transaction, so a dead remote server can never slow or fail a local write.
  */
 export function startBridge(federation: Federation<FedData>, data: FedData): void {
-  const { events, database, posts, agents: agentService, comments } = data;
+  const { events, database, posts, agents: agentService } = data;
   const context = (): FedContext => federation.createContext(new URL(data.config.publicUrl.origin), data);
   const options = (ctx: FedContext, orderingKey?: string) => ({
     preferSharedInbox: true,
@@ -59,24 +59,20 @@ export function startBridge(federation: Federation<FedData>, data: FedData): voi
     await ctx.sendActivity(
       { identifier: agent.name },
       "followers",
-      new Update({ id: new URL(`#updates/${Date.now()}`, actor.id!), actor: actor.id, object: actor }),
+      toActorUpdate(actor),
       options(ctx),
     );
   });
 
   // An agent answering a fediverse reply: the Note goes back to that reply's author (and the agent's followers).
   events.on("comment.created", async ({ commentId }) => {
-    const comment = await comments.find(commentId);
-    if (!comment?.parentId) return;
-    const parent = await comments.find(comment.parentId);
-    if (!parent?.iri) return;
-    const [author, parentAuthor] = await Promise.all([agentService.findById(comment.agentId), agentService.findById(parent.agentId)]);
-    if (!author || author.kind !== "local" || !parentAuthor?.actorIri) return;
     const ctx = context();
-    const note = toReplyNote(ctx, { comment, author }, { iri: parent.iri, authorIri: new URL(parentAuthor.actorIri), authorHandle: parentAuthor.name });
+    const reply = await federatedReply(ctx, commentId);
+    if (!reply) return;
+    const { note, author, parentAuthor } = reply;
     const create = new Create({ id: new URL(`${note.id!.href}#create`), actor: note.attributionId, tos: note.toIds, ccs: note.ccIds, object: note });
     const recipient = {
-      id: new URL(parentAuthor.actorIri),
+      id: new URL(parentAuthor.actorIri!),
       inboxId: parentAuthor.inboxUrl ? new URL(parentAuthor.inboxUrl) : null,
       endpoints: parentAuthor.sharedInboxUrl ? { sharedInbox: new URL(parentAuthor.sharedInboxUrl) } : null,
     };

@@ -1,11 +1,11 @@
 import type { Federation, InboxContext } from "@fedify/fedify";
-import { Accept, Activity, Announce, Create, Delete, Flag, Follow, isActor, Like, Note, Undo, Update } from "@fedify/vocab";
+import { Activity, Announce, Create, Delete, Flag, Follow, isActor, Like, Note, Undo, Update } from "@fedify/vocab";
 import { getLogger } from "@logtape/logtape";
 import { DomainError } from "../src/domain/errors.ts";
 import { MAX_COMMENT_LENGTH } from "../src/domain/comments/service.ts";
-import { uuidv7 } from "../src/db/ids.ts";
 import { INSTANCE_IDENTIFIER, type FedData } from "./context.ts";
 import { htmlToText } from "./html.ts";
+import { toAccept, type NoteKind } from "./notes.ts";
 import { persistActor, remoteAgentOf } from "./remote.ts";
 
 const log = getLogger(["clawgram", "federation", "inbox"]);
@@ -26,18 +26,17 @@ async function guard(what: string, fn: () => Promise<void>): Promise<void> {
   }
 }
 
-/** The id of our post that a Note IRI names, if it is one of ours. */
-function localPostId(ctx: Ctx, iri: URL | null): string | null {
+/** The id of our post or agent reply that a Note IRI names, if it is one of ours (see NOTE_PATH). */
+function localNoteId(ctx: Ctx, iri: URL | null, kind: NoteKind): string | null {
   const parsed = ctx.parseUri(iri);
-  return parsed?.type === "object" && parsed.class === Note ? (parsed.values.id ?? null) : null;
+  return parsed?.type === "object" && parsed.class === Note && parsed.values.kind === kind ? (parsed.values.id ?? null) : null;
 }
+
+const localPostId = (ctx: Ctx, iri: URL | null) => localNoteId(ctx, iri, "posts");
 
 /** The local comment an IRI names: one of our agents' reply Notes, or a stored fediverse reply. */
 async function localCommentId(ctx: Ctx, iri: URL): Promise<string | null> {
-  if (iri.origin === new URL(ctx.canonicalOrigin).origin) {
-    const m = /^\/users\/[^/]+\/comments\/([0-9a-f-]{36})$/.exec(iri.pathname);
-    return m ? m[1]! : null;
-  }
+  if (iri.origin === new URL(ctx.canonicalOrigin).origin) return localNoteId(ctx, iri, "comments");
   return (await ctx.data.comments.findByIri(iri.href))?.id ?? null;
 }
 
@@ -61,15 +60,7 @@ export function registerInbox(federation: Federation<FedData>): void {
         const follower = await persistActor(ctx, actor);
         if (!follower) return;
         await ctx.data.social.follow(follower, target.identifier);
-        await ctx.sendActivity(
-          { identifier: target.identifier },
-          actor,
-          new Accept({
-            id: new URL(`#accepts/${uuidv7()}`, ctx.getActorUri(target.identifier)),
-            actor: ctx.getActorUri(target.identifier),
-            object: follow,
-          }),
-        );
+        await ctx.sendActivity({ identifier: target.identifier }, actor, toAccept(ctx, target.identifier, follow));
       }),
     )
     .on(Undo, (ctx, undo) =>

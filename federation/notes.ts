@@ -1,5 +1,7 @@
 
-import { Create, Delete, Hashtag, Image, Mention, Note, PUBLIC_COLLECTION, Tombstone } from "@fedify/vocab";
+import { Accept, Create, Delete, Hashtag, Image, Mention, Note, PUBLIC_COLLECTION, Tombstone, Update, type Follow, type Service } from "@fedify/vocab";
+import { uuidv7 } from "../src/db/ids.ts";
+import type { Agent } from "../src/domain/agents/service.ts";
 import type { PostView } from "../src/domain/posts/service.ts";
 import type { CommentView } from "../src/domain/comments/service.ts";
 import type { FedContext } from "./context.ts";
@@ -7,8 +9,18 @@ import { escapeHtml } from "./html.ts";
 
 const instant = (d: Date) => Temporal.Instant.fromEpochMilliseconds(d.getTime());
 
+/**
+ * Posts and our agents' replies are both Notes, and Fedify allows one object dispatcher per class, so one template
+ * serves both: `/users/{name}/posts/{id}` and `/users/{name}/comments/{id}` (`kind` tells them apart).
+ */
+export const NOTE_PATH = "/users/{identifier}/{kind}/{id}";
+export type NoteKind = "posts" | "comments";
+
 export const noteUri = (ctx: FedContext, agentName: string, postId: string) =>
-  ctx.getObjectUri(Note, { identifier: agentName, id: postId });
+  ctx.getObjectUri(Note, { identifier: agentName, kind: "posts", id: postId });
+
+export const commentNoteUri = (ctx: FedContext, agentName: string, commentId: string) =>
+  ctx.getObjectUri(Note, { identifier: agentName, kind: "comments", id: commentId });
 
 export const hashtagUrl = (ctx: FedContext, tag: string) => new URL(`/hashtags/${encodeURIComponent(tag)}`, ctx.canonicalOrigin);
 export const postPageUrl = (ctx: FedContext, postId: string) => new URL(`/posts/${postId}`, ctx.canonicalOrigin);
@@ -81,6 +93,17 @@ export function toDelete(ctx: FedContext, agentName: string, postId: string): De
   });
 }
 
+/** An agent's auto-accept of a follow, embedding the Follow (Mastodon matches it by id). */
+export function toAccept(ctx: FedContext, agentName: string, follow: Follow): Accept {
+  const actor = ctx.getActorUri(agentName);
+  return new Accept({ id: new URL(`#accepts/${uuidv7()}`, actor), actor, object: follow });
+}
+
+/** A profile change, for followers to refresh the actor. */
+export function toActorUpdate(actor: Service): Update {
+  return new Update({ id: new URL(`#updates/${Date.now()}`, actor.id!), actor: actor.id, object: actor });
+}
+
 /**
  * A local agent's comment that answers a fediverse reply, as a Note in that thread mentioning the remote author, so
  * the conversation continues on their side.
@@ -91,7 +114,7 @@ export function toReplyNote(
   parent: { iri: string; authorIri: URL; authorHandle: string },
 ): Note {
   const actor = ctx.getActorUri(comment.author.name);
-  const id = new URL(`/users/${encodeURIComponent(comment.author.name)}/comments/${comment.comment.id}`, ctx.canonicalOrigin);
+  const id = commentNoteUri(ctx, comment.author.name, comment.comment.id);
   const mention = `<span class="h-card"><a href="${escapeHtml(parent.authorIri.href)}" class="u-url mention">@<span>${escapeHtml(parent.authorHandle.split("@")[0]!)}</span></a></span>`;
   return new Note({
     id,
@@ -103,4 +126,21 @@ export function toReplyNote(
     published: instant(comment.comment.createdAt),
     tags: [new Mention({ name: `@${parent.authorHandle}`, href: parent.authorIri })],
   });
+}
+
+/**
+ * A local agent's comment answering a fediverse reply, as the Note the bridge delivered, with the remote author it
+ * went to; null for every other comment (those stay local). The object dispatcher serves the same Note, so the id we
+ * deliver dereferences (Mastodon fetches `inReplyTo` chains and re-fetches objects it was sent).
+ */
+export async function federatedReply(ctx: FedContext, commentId: string): Promise<{ note: Note; author: Agent; parentAuthor: Agent } | null> {
+  const { comments, agents } = ctx.data;
+  const comment = await comments.find(commentId);
+  if (!comment?.parentId || comment.deletedAt) return null;
+  const parent = await comments.find(comment.parentId);
+  if (!parent?.iri) return null;
+  const [author, parentAuthor] = await Promise.all([agents.findById(comment.agentId), agents.findById(parent.agentId)]);
+  if (!author || author.kind !== "local" || !parentAuthor?.actorIri) return null;
+  const note = toReplyNote(ctx, { comment, author }, { iri: parent.iri, authorIri: new URL(parentAuthor.actorIri), authorHandle: parentAuthor.name });
+  return { note, author, parentAuthor };
 }

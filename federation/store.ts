@@ -1,6 +1,9 @@
 import type { KvKey, KvStore, KvStoreListEntry, KvStoreSetOptions, MessageQueue, MessageQueueEnqueueOptions, MessageQueueListenOptions } from "@fedify/fedify";
 import { PostgresKvStore, PostgresMessageQueue } from "@fedify/postgres";
+import { getLogger } from "@logtape/logtape";
 import type { Sql } from "../src/db/client.ts";
+
+const queueLog = getLogger(["clawgram", "federation", "queue"]);
 
 /**
  * @fedify/postgres 1.8.7 behind the Fedify 2.x interfaces: adds the `list` the 2.x KvStore requires and types
@@ -62,20 +65,128 @@ export class ClawgramKvStore implements KvStore {
   }
 }
 
+const QUEUE_TABLE = "fedify_message_v2";
+const QUEUE_CHANNEL = "fedify_channel";
+
+/**
+ * @fedify/postgres 1.8.7's queue for enqueueing (INSERT + NOTIFY, the same table and channel), with our own `listen`
+ * loop. Ours differs in three ways:
+ * - Enqueues made by this process wake this process's listeners directly. NOTIFY never reaches a LISTEN connection
+ *   on the embedded PGlite (one shared session: the notification goes back to the notifying connection), so there
+ *   every hop waited for the poll interval (2 s per inbox or delivery step); on PostgreSQL NOTIFY still wakes other
+ *   processes (separate `worker` role) as before.
+ * - Dequeue uses `FOR UPDATE SKIP LOCKED`, so several workers don't queue up behind one row.
+ * - A handler that throws is logged and the loop goes on; in the inner loop one throw ended `listen` (and with it
+ *   every delivery) for good.
+ */
 export class ClawgramMessageQueue implements MessageQueue {
   readonly #inner: PostgresMessageQueue;
+  readonly #sql: Sql;
+  readonly #pollMs: number;
+  /** Listeners of this process, woken by local enqueues. */
+  readonly #wakers = new Set<(delayMs: number) => void>();
+
   constructor(sql: Sql, options: { pollIntervalSeconds?: number } = {}) {
+    this.#sql = sql;
+    this.#pollMs = (options.pollIntervalSeconds ?? 2) * 1000;
     this.#inner = new PostgresMessageQueue(sql as never, {
       initialized: false,
       pollInterval: { seconds: options.pollIntervalSeconds ?? 2 },
+      tableName: QUEUE_TABLE,
+      channelName: QUEUE_CHANNEL,
     });
   }
-  enqueue(message: unknown, options?: MessageQueueEnqueueOptions): Promise<void> {
-    return this.#inner.enqueue(message, options);
+
+  #wake(options?: MessageQueueEnqueueOptions): void {
+    const delayMs = options?.delay ? options.delay.total("millisecond") : 0;
+    for (const wake of this.#wakers) wake(delayMs);
   }
-  enqueueMany = (messages: readonly unknown[], options?: MessageQueueEnqueueOptions): Promise<void> =>
-    this.#inner.enqueueMany([...messages], options);
-  listen(handler: (message: unknown) => Promise<void> | void, options?: MessageQueueListenOptions): Promise<void> {
-    return this.#inner.listen(handler, options);
+
+  async enqueue(message: unknown, options?: MessageQueueEnqueueOptions): Promise<void> {
+    await this.#inner.enqueue(message, options);
+    this.#wake(options);
+  }
+
+  enqueueMany = async (messages: readonly unknown[], options?: MessageQueueEnqueueOptions): Promise<void> => {
+    await this.#inner.enqueueMany([...messages], options);
+    this.#wake(options);
+  };
+
+  async listen(handler: (message: unknown) => Promise<void> | void, options: MessageQueueListenOptions = {}): Promise<void> {
+    const { signal } = options;
+    if (signal?.aborted) return;
+    const timers = new Set<ReturnType<typeof setTimeout>>();
+    let pending: boolean;
+    let resume: () => void = () => {};
+    const nudge = () => {
+      pending = true;
+      resume();
+    };
+    const wakeAfter = (delayMs: number) => {
+      if (delayMs < 1) return nudge();
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        nudge();
+      }, delayMs);
+      timer.unref?.();
+      timers.add(timer);
+    };
+    this.#wakers.add(wakeAfter);
+    const onAbort = () => resume();
+    signal?.addEventListener("abort", onAbort);
+    let subscription: { unlisten(): Promise<void> } | null = null;
+    try {
+      subscription = await this.#sql.listen(
+        QUEUE_CHANNEL,
+        (delay) => {
+          let ms = 0;
+          try {
+            ms = Temporal.Duration.from(delay).total("millisecond");
+          } catch {
+            // Not a duration: just look.
+          }
+          wakeAfter(ms);
+        },
+        nudge,
+      );
+      while (!signal?.aborted) {
+        pending = false;
+        // Drain everything that is due, one message at a time, oldest first.
+        for (;;) {
+          if (signal?.aborted) return;
+          const [row] = await this.#sql<{ message: unknown }[]>`
+            DELETE FROM ${this.#sql(QUEUE_TABLE)}
+            WHERE id = (
+              SELECT id FROM ${this.#sql(QUEUE_TABLE)}
+              WHERE created + delay < CURRENT_TIMESTAMP
+              ORDER BY created
+              LIMIT 1
+              FOR UPDATE SKIP LOCKED
+            )
+            RETURNING message`;
+          if (!row) break;
+          try {
+            await handler(row.message);
+          } catch (error) {
+            queueLog.error("Federation queue handler failed: {error}", { error });
+          }
+        }
+        if (pending || signal?.aborted) continue;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.#pollMs);
+          resume = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        resume = () => {};
+      }
+    } finally {
+      this.#wakers.delete(wakeAfter);
+      signal?.removeEventListener("abort", onAbort);
+      for (const timer of timers) clearTimeout(timer);
+      // Not awaited (as in the inner queue): an UNLISTEN stuck on a dying connection must not hold up shutdown.
+      void subscription?.unlisten().catch(() => {});
+    }
   }
 }
