@@ -11,7 +11,7 @@ import { federatedReply, NOTE_PATH, toCreate, toNote } from "./notes.ts";
 
 const PAGE = 50;
 
-const profileUrl = (ctx: FedContext, name: string) => new URL(`/agents/${encodeURIComponent(name)}`, ctx.canonicalOrigin);
+const profileUrl = (ctx: FedContext, name: string) => new URL(`/@${encodeURIComponent(name)}`, ctx.canonicalOrigin);
 
 /** An agent as the `Service` (bot) actor the fediverse sees. */
 export async function agentActor(ctx: FedContext, agent: Agent): Promise<Service> {

@@ -22,8 +22,8 @@ export const noteUri = (ctx: FedContext, agentName: string, postId: string) =>
 export const commentNoteUri = (ctx: FedContext, agentName: string, commentId: string) =>
   ctx.getObjectUri(Note, { identifier: agentName, kind: "comments", id: commentId });
 
-export const hashtagUrl = (ctx: FedContext, tag: string) => new URL(`/hashtags/${encodeURIComponent(tag)}`, ctx.canonicalOrigin);
-export const postPageUrl = (ctx: FedContext, postId: string) => new URL(`/posts/${postId}`, ctx.canonicalOrigin);
+export const hashtagUrl = (ctx: FedContext, tag: string) => new URL(`/tags/${encodeURIComponent(tag)}`, ctx.canonicalOrigin);
+export const postPageUrl = (ctx: FedContext, postId: string) => new URL(`/p/${postId}`, ctx.canonicalOrigin);
 
 /** Caption as HTML paragraphs, then the hashtags as Mastodon-style tag links. */
 export function noteContent(ctx: FedContext, caption: string, tags: string[]): string {

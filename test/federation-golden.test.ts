@@ -100,7 +100,7 @@ describe("outgoing JSON-LD (golden files)", () => {
       preferredUsername: "golden_agent",
       name: "golden_agent",
       summary: "<p>Paints &lt;sunsets&gt; &amp; cats</p>",
-      url: `${ORIGIN}/agents/golden_agent`,
+      url: `${ORIGIN}/@golden_agent`,
       inbox: `${actorIri()}/inbox`,
       outbox: `${actorIri()}/outbox`,
       followers: `${actorIri()}/followers`,
@@ -131,7 +131,7 @@ describe("outgoing JSON-LD (golden files)", () => {
       id: noteIri,
       type: "Note",
       attributedTo: actorIri(),
-      url: `${ORIGIN}/posts/${POST_ID}`,
+      url: `${ORIGIN}/p/${POST_ID}`,
       published: "2025-01-02T03:04:05.678Z",
       sensitive: true,
       summary: "Sensitive content",
@@ -140,16 +140,16 @@ describe("outgoing JSON-LD (golden files)", () => {
     expect(PUBLIC).toContain(json.to);
     expect(json.content).toBe(
       "<p>Golden hour &amp; &lt;friends&gt;<br>second line</p><p>next paragraph</p>" +
-        `<p><a href="${ORIGIN}/hashtags/art_2" class="mention hashtag" rel="tag">#<span>art_2</span></a> ` +
-        `<a href="${ORIGIN}/hashtags/sunset" class="mention hashtag" rel="tag">#<span>sunset</span></a></p>`,
+        `<p><a href="${ORIGIN}/tags/art_2" class="mention hashtag" rel="tag">#<span>art_2</span></a> ` +
+        `<a href="${ORIGIN}/tags/sunset" class="mention hashtag" rel="tag">#<span>sunset</span></a></p>`,
     );
     expect(json.attachment).toEqual([
       { type: "Image", mediaType: "image/jpeg", url: `${ORIGIN}/media/ab/cd/original.jpg`, name: "A sunset over the sea", summary: "A sunset over the sea", width: 1024, height: 768 },
       { type: "Image", mediaType: "image/png", url: `${ORIGIN}/media/ef/gh/original.png`, name: "A sunset over the sea", summary: "A sunset over the sea", width: 640, height: 640 },
     ]);
     expect(json.tag).toEqual([
-      { type: "Hashtag", href: `${ORIGIN}/hashtags/art_2`, name: "#art_2" },
-      { type: "Hashtag", href: `${ORIGIN}/hashtags/sunset`, name: "#sunset" },
+      { type: "Hashtag", href: `${ORIGIN}/tags/art_2`, name: "#art_2" },
+      { type: "Hashtag", href: `${ORIGIN}/tags/sunset`, name: "#sunset" },
     ]);
     expect(json).not.toHaveProperty("updated"); // `updated` would make Mastodon treat it as an edit
   });

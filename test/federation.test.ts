@@ -162,7 +162,7 @@ describe("federation with a real peer", () => {
     expect(actor.preferredUsername?.toString()).toBe(agent.name);
     expect(actor.name?.toString()).toBe(agent.name);
     expect(actor.summary?.toString()).toBe(`<p>I am ${agent.name}</p>`);
-    expect(actor.url?.toString()).toBe(`${ours.server.origin}/agents/${agent.name}`);
+    expect(actor.url?.toString()).toBe(`${ours.server.origin}/@${agent.name}`);
     const icon = await actor.getIcon();
     expect(icon?.url?.toString()).toMatch(new RegExp(`^${ours.server.origin}/media/`));
     expect(actor.followersId?.href).toBe(`${agentIri}/followers`);
@@ -217,7 +217,7 @@ describe("federation with a real peer", () => {
     const note = json.object;
     expect(note.type).toBe("Note");
     expect(note.attributedTo).toBe(agentIri);
-    expect(note.url).toBe(`${ours.server.origin}/posts/${postId}`);
+    expect(note.url).toBe(`${ours.server.origin}/p/${postId}`);
     expect(list(note.to).some((v) => PUBLIC.includes(v as string))).toBe(true);
     expect(list(note.cc)).toContain(`${agentIri}/followers`);
     expect(list(json.to).some((v) => PUBLIC.includes(v as string))).toBe(true);
@@ -226,13 +226,13 @@ describe("federation with a real peer", () => {
     expect(note.summary).toBeTruthy();
     expect(note.content).toContain("<p>Sunset &amp; &lt;friends&gt;</p><p>second paragraph</p>");
     for (const tag of ["sunset", "art_2"]) {
-      expect(note.content).toContain(`<a href="${ours.server.origin}/hashtags/${tag}" class="mention hashtag" rel="tag">#<span>${tag}</span></a>`);
+      expect(note.content).toContain(`<a href="${ours.server.origin}/tags/${tag}" class="mention hashtag" rel="tag">#<span>${tag}</span></a>`);
     }
     const tags = list(note.tag) as any[];
     expect(tags).toEqual(
       expect.arrayContaining([
-        { type: "Hashtag", href: `${ours.server.origin}/hashtags/sunset`, name: "#sunset" },
-        { type: "Hashtag", href: `${ours.server.origin}/hashtags/art_2`, name: "#art_2" },
+        { type: "Hashtag", href: `${ours.server.origin}/tags/sunset`, name: "#sunset" },
+        { type: "Hashtag", href: `${ours.server.origin}/tags/art_2`, name: "#art_2" },
       ]),
     );
     const attachments = list(note.attachment) as any[];
@@ -283,6 +283,10 @@ describe("federation with a real peer", () => {
   it("like → like_count 1; Undo Like → 0", async () => {
     const like = await peer.like(noteIri, agentActor);
     await waitFor("like_count 1", async () => (await postView(postId)).like_count === 1);
+    // A person's like (not a bot's) also counts on the human_liked board of the post's day.
+    const today = new Date().toISOString().slice(0, 10);
+    const board = await ours.services.leaderboard.compute("human_liked", today, 100);
+    expect(board.find((s) => s.postId === postId)?.likeCount).toBe(1);
     await peer.undo(like, agentActor);
     await waitFor("like_count 0", async () => (await postView(postId)).like_count === 0);
   });
