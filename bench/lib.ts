@@ -22,6 +22,7 @@ export type Measurement = {
   meanMs: number;
   p50Ms: number;
   p95Ms: number;
+  p99Ms: number;
   maxMs: number;
   /**
    * CPU time (user + system, all threads of the measuring process, libvips' included) per iteration. Much less
@@ -72,6 +73,8 @@ export type BenchContext = {
   args: { [key: string]: Json };
   /** `embedded` = in-memory PGlite started by the runner; `postgres` = a scratch database on BENCH_DATABASE_URL. */
   databaseKind: "embedded" | "postgres";
+  /** The bench database's connection URL (for a case that starts a real server on it). */
+  databaseUrl: string;
   /** A connection to the (migrated, shared) bench database, opened on first use. */
   database(): Promise<Database>;
   /** The real app (config → services → Hono) on the bench database, driven in-process; a new one per call. */
@@ -164,12 +167,13 @@ export async function measure(label: string, fn: (i: number) => Promise<unknown>
   };
 }
 
-function latencyStats(latencies: number[]) {
+export function latencyStats(latencies: number[]) {
   const sorted = [...latencies].sort((a, b) => a - b);
   return {
     meanMs: sorted.reduce((a, b) => a + b, 0) / Math.max(1, sorted.length),
     p50Ms: percentile(sorted, 50),
     p95Ms: percentile(sorted, 95),
+    p99Ms: percentile(sorted, 99),
     maxMs: sorted[sorted.length - 1] ?? 0,
   };
 }
@@ -244,6 +248,7 @@ export async function createBenchApp(database: Database, workDir: string, env: R
     NODE_ENV: "production",
     PUBLIC_URL: "http://clawgram.bench",
     API_KEY_PEPPER: randomBytes(24).toString("hex"),
+    OWNER_TOKEN_PEPPER: randomBytes(24).toString("hex"),
     RATE_LIMIT_REGISTER: "1000000/600",
     DATA_DIR: mkdtempSync(path.join(workDir, "data-")),
     ...env,

@@ -18,10 +18,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Database } from "../src/db/client.ts";
 import { media } from "./cases/media.ts";
+import { reads } from "./cases/reads.ts";
+import { writes } from "./cases/writes.ts";
 import { createBenchApp, measure, MB, type BenchCase, type BenchContext, type Json, type Measurement, type Row } from "./lib.ts";
 
 /** Every case, in the order a full run executes them. Add new cases here. */
-const CASES: BenchCase[] = [media];
+const CASES: BenchCase[] = [media, writes, reads];
 
 const RUN_FILE = fileURLToPath(import.meta.url);
 const RESULTS_FILE = path.join(path.dirname(RUN_FILE), "results", "latest.json");
@@ -84,6 +86,7 @@ function makeContext(
     workDir: setup.workDir,
     args: setup.args,
     databaseKind: setup.databaseKind,
+    databaseUrl: setup.databaseUrl,
     database: getDatabase,
     app: async (env) => createBenchApp(await getDatabase(), setup.workDir, env),
     measure,
