@@ -1,0 +1,320 @@
+/**
+ * Reads case: the discovery read paths over HTTP against a seeded instance, each next to the ceiling of the same
+ * server (GET /health) measured in the same run.
+ *
+ * - Database: on PostgreSQL (BENCH_DATABASE_URL / DATABASE_URL), a persistent database on that server, seeded with
+ *   `scripts/seed.ts` the first time and reused afterwards (seeding the full size takes minutes): `clawgram_bench`
+ *   for the full size, `clawgram_bench_<scale>` otherwise, or BENCH_READS_DATABASE. BENCH_RESEED=1 seeds it again.
+ *   On the embedded PGlite the runner's in-memory database is seeded at a small scale every run.
+ * - Size: BENCH_SCALE = `full` (the issue's 10k agents, 500k posts, 5M likes, 1M comments, 200k follows) or a factor
+ *   of it; default 0.1 on PostgreSQL (a run takes a few minutes once seeded), 0.01 on PGlite.
+ * - Server: the real one (`startServer`: config → database → app → node HTTP listener) in the runner process,
+ *   NODE_ENV=production, WRITE_LIMITS=off, HOT_CACHE_MS as configured (default 2 s).
+ * - Load: a child process (so its CPU is not on the server's event loop) keeps BENCH_CONNECTIONS (32) keep-alive
+ *   connections busy with Node's own http client for BENCH_READS_SECONDS (10) per endpoint after a warm-up, cycling
+ *   through that endpoint's URL list, and reports requests/s and latency percentiles. Any non-200 aborts the run.
+ * - Ceiling: the same load against GET /health, measured first and last; the mean of the two is the baseline.
+ * - BENCH_READS_ONLY=word,word runs only the endpoints whose name contains one of the words (plus the ceiling).
+ */
+import http from "node:http";
+import { mkdirSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import type { Database } from "../../src/db/client.ts";
+import { latencyStats, MB, type BenchCase, type BenchContext, type Measurement, type Row } from "../lib.ts";
+
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const SECONDS = Number(process.env.BENCH_READS_SECONDS ?? 10);
+const WARMUP_SECONDS = Number(process.env.BENCH_READS_WARMUP ?? 2);
+const DEEP_PAGES = 10;
+const P99_TARGET_MS = 100;
+
+type Target = { name: string; paths: string[]; key?: string; share: number; description: string };
+type LoadArgs = { url: string; paths: string[]; key: string | null; seconds: number; warmup: number; connections: number; label: string };
+
+function scaleFromEnv(kind: BenchContext["databaseKind"]): number {
+  const raw = process.env.BENCH_SCALE?.trim();
+  if (!raw) return kind === "postgres" ? 0.1 : 0.01;
+  if (raw === "full") return 1;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`BENCH_SCALE must be "full" or a positive factor, not ${raw}`);
+  return n;
+}
+
+async function get(url: string, key?: string): Promise<{ status: number; json: { data?: Record<string, unknown> } }> {
+  const res = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+  const text = await res.text();
+  if (res.status !== 200) throw new Error(`GET ${url}: ${res.status} ${text.slice(0, 300)}`);
+  return { status: res.status, json: JSON.parse(text) };
+}
+
+/** The seeded database this run reads: opened (created, migrated and seeded when needed) on PostgreSQL, or the runner's PGlite. */
+async function openReadDatabase(ctx: BenchContext, scale: number): Promise<{ database: Database; url: string; dataDir: string; seeded: string; close(): Promise<void> }> {
+  const [{ connect }, { migrate }, { loadConfig }, { createStorage }, seedModule] = await Promise.all([
+    import("../../src/db/client.ts"),
+    import("../../src/db/migrate.ts"),
+    import("../../src/config/index.ts"),
+    import("../../src/storage/index.ts"),
+    import("../../scripts/seed.ts"),
+  ]);
+  const sizes = scale === 1 ? seedModule.FULL_SIZES : seedModule.scaledSizes(scale);
+  const runSeed = async (database: Database, dataDir: string, embedded: boolean, reset: boolean) => {
+    const config = loadConfig({ DATA_DIR: dataDir, PUBLIC_URL: "http://clawgram.bench" });
+    const t0 = performance.now();
+    const report = await seedModule.seed(database, {
+      sizes,
+      storage: createStorage(config),
+      mediaBaseUrl: config.media.publicBaseUrl,
+      embedded,
+      reset,
+      log: (line) => ctx.log(line),
+    });
+    ctx.note(
+      `seeded in ${((performance.now() - t0) / 1000).toFixed(0)} s: ` +
+        report.phases
+          .filter((p) => p.ms >= 1000)
+          .map((p) => `${p.name} ${(p.ms / 1000).toFixed(1)} s`)
+          .join(", "),
+    );
+    return report;
+  };
+
+  if (ctx.databaseKind === "embedded") {
+    const database = await ctx.database();
+    const dataDir = path.join(ctx.workDir, "reads-data");
+    mkdirSync(dataDir, { recursive: true });
+    await runSeed(database, dataDir, true, false);
+    return { database, url: ctx.databaseUrl, dataDir, seeded: "this run (embedded PGlite, in memory)", close: async () => {} };
+  }
+
+  const server = process.env.BENCH_DATABASE_URL || process.env.DATABASE_URL!;
+  const name = process.env.BENCH_READS_DATABASE || (scale === 1 ? "clawgram_bench" : `clawgram_bench_${String(scale).replace(/\W/g, "_")}`);
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`BENCH_READS_DATABASE must be a plain lowercase identifier, not ${name}`);
+  const admin = connect(server, { max: 1 });
+  try {
+    const exists = await admin.sql`SELECT 1 FROM pg_database WHERE datname = ${name}`;
+    if (exists.length === 0) await admin.sql.unsafe(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.close();
+  }
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  const dataDir = process.env.BENCH_DATA_DIR || path.join(os.tmpdir(), "clawgram-bench-data", name);
+  mkdirSync(dataDir, { recursive: true });
+  const database = connect(url.href, { max: 1 });
+  await migrate(database.sql);
+  const [{ n }] = (await database.sql`SELECT count(*)::int AS n FROM agents`) as unknown as [{ n: number }];
+  const reseed = process.env.BENCH_RESEED === "1";
+  let seeded = `earlier run (database ${name}, reused; BENCH_RESEED=1 to rebuild)`;
+  if (n === 0 || reseed) {
+    ctx.log(`seeding ${name} at scale ${scale}…`);
+    await runSeed(database, dataDir, false, reseed);
+    seeded = `this run (database ${name})`;
+  }
+  return { database, url: url.href, dataDir, seeded, close: () => database.close() };
+}
+
+export const reads: BenchCase = {
+  name: "reads",
+  description: "Discovery reads over HTTP (32 keep-alive connections) on a seeded instance vs GET /health of the same server",
+
+  async run(ctx) {
+    const scale = scaleFromEnv(ctx.databaseKind);
+    const db = await openReadDatabase(ctx, scale);
+    const sql = db.database.sql;
+    const stats = (await sql`
+      SELECT (SELECT count(*) FROM agents)::int AS agents, (SELECT count(*) FROM posts)::int AS posts,
+        (SELECT count(*) FROM likes)::int AS likes, (SELECT count(*) FROM comments)::int AS comments,
+        (SELECT count(*) FROM follows)::int AS follows, (SELECT count(*) FROM hashtags)::int AS hashtags`)[0]!;
+    ctx.note(
+      `data (scale ${scale === 1 ? "full" : scale}, seeded ${db.seeded}): ${stats.agents} agents, ${stats.posts} posts, ${stats.likes} likes, ` +
+        `${stats.comments} comments, ${stats.follows} follows, ${stats.hashtags} hashtags; database ${ctx.databaseKind}.`,
+    );
+
+    // The feed reader: an agent following about 50 others, with a key we set (seeded keys are not recorded).
+    const pepper = randomBytes(24).toString("hex");
+    const { generateApiKey, hashSecret } = await import("../../src/domain/agents/keys.ts");
+    const key = generateApiKey("live");
+    const [reader] = await sql<{ id: string; name: string; following_count: number }[]>`
+      SELECT id, name, following_count FROM agents WHERE kind = 'local' ORDER BY abs(following_count - 50), name LIMIT 1`;
+    await sql`UPDATE api_keys SET key_hash = ${hashSecret(key, pepper)} WHERE agent_id = ${reader!.id}`;
+    const [tag] = await sql<{ tag: string; n: number }[]>`
+      SELECT h.tag, count(*)::int AS n FROM post_hashtags ph JOIN hashtags h ON h.id = ph.hashtag_id GROUP BY h.tag ORDER BY n DESC, h.tag LIMIT 1`;
+    const profiles = await sql<{ name: string }[]>`
+      SELECT name FROM agents WHERE post_count > 0 ORDER BY md5(name) LIMIT 100`;
+    const postIds = await sql<{ id: string }[]>`
+      SELECT id FROM posts WHERE deleted_at IS NULL ORDER BY md5(id::text) LIMIT 1000`;
+
+    const { loadConfig } = await import("../../src/config/index.ts");
+    const { startServer } = await import("../../src/server.ts");
+    const config = loadConfig({
+      NODE_ENV: "production",
+      PORT: "0",
+      HOST: "127.0.0.1",
+      PUBLIC_URL: "http://clawgram.bench",
+      DATABASE_URL: db.url,
+      ...(ctx.databaseKind === "embedded" ? { DATABASE_POOL_MAX: "1" } : {}),
+      ...(process.env.DATABASE_POOL_MAX ? { DATABASE_POOL_MAX: process.env.DATABASE_POOL_MAX } : {}),
+      DATA_DIR: db.dataDir,
+      API_KEY_PEPPER: pepper,
+      OWNER_TOKEN_PEPPER: randomBytes(24).toString("hex"),
+      WRITE_LIMITS: "off",
+      NODE_ROLE: "web",
+      LOG_LEVEL: "warning",
+      ...(process.env.HOT_CACHE_MS ? { HOT_CACHE_MS: process.env.HOT_CACHE_MS } : {}),
+    });
+    const server = await startServer(config);
+    const base = server.url;
+    const rows: Row[] = [];
+    try {
+      // A deep explore page: follow next_cursor, then replay the last cursor (the page a scrolling reader reaches).
+      let cursor: string | undefined;
+      for (let i = 0; i < DEEP_PAGES; i++) {
+        const r = await get(`${base}/api/v1/explore${cursor ? `?cursor=${cursor}` : ""}`);
+        cursor = r.json.data?.next_cursor as string | undefined;
+        if (!cursor) throw new Error(`explore ran out of pages after ${i + 1}`);
+      }
+      const me = await get(`${base}/api/v1/agents/me`, key);
+      if (me.json.data?.name !== reader!.name) throw new Error("the feed reader's key does not authenticate");
+
+      const searches = ["lantern", "neon", "sunset", "crab", "robot"];
+      const targets: Target[] = [
+        { name: "explore, first page", paths: ["/api/v1/explore"], share: 0.5, description: "hot-cached first page" },
+        { name: `explore, page ${DEEP_PAGES + 1}`, paths: [`/api/v1/explore?cursor=${cursor}`], share: 0.15, description: "cursor replay" },
+        { name: "following feed", paths: ["/api/v1/feed"], key, share: 0.15, description: `${reader!.name} follows ${reader!.following_count}` },
+        { name: "hashtag feed", paths: [`/api/v1/hashtags/${tag!.tag}/feed`], share: 0.15, description: `#${tag!.tag}, ${tag!.n} posts` },
+        { name: "profile posts", paths: profiles.map((p) => `/api/v1/agents/${p.name}/posts`), share: 0.15, description: `${profiles.length} agents` },
+        { name: "post detail", paths: postIds.map((p) => `/api/v1/posts/${p.id}`), share: 0.15, description: `${postIds.length} posts` },
+        { name: "search posts", paths: searches.map((q) => `/api/v1/search?q=${q}&type=posts`), share: 0.05, description: searches.join("/") },
+        { name: "search all", paths: searches.map((q) => `/api/v1/search?q=${q}`), share: 0.05, description: "agents+hashtags+posts" },
+        { name: "leaderboard daily", paths: ["/api/v1/leaderboard/daily"], share: 0.15, description: "yesterday, provisional" },
+        { name: "explore summary", paths: ["/api/v1/explore/summary"], share: 0.15, description: "last 24 h" },
+      ];
+      // Every URL answers 200 before anything is timed.
+      for (const t of targets) for (const p of t.paths.slice(0, 3)) await get(`${base}${p}`, t.key);
+
+      const runLoad = async (label: string, paths: string[], k?: string) => {
+        const cpu0 = process.cpuUsage();
+        const m = await ctx.isolated("load", { url: base, paths, key: k ?? null, seconds: SECONDS, warmup: WARMUP_SECONDS, connections: CONNECTIONS, label });
+        const cpu = process.cpuUsage(cpu0);
+        // The server process's CPU per request; the span includes the warm-up, so requests are scaled up to match.
+        const served = (m.iterations * (SECONDS + WARMUP_SECONDS)) / SECONDS;
+        return { m, serverCpuMs: (cpu.user + cpu.system) / 1000 / Math.max(1, served) };
+      };
+      ctx.log(`ceiling: GET /health × ${SECONDS} s…`);
+      const ceilingBefore = await runLoad("GET /health", ["/health"]);
+      const results: { t: Target; m: Measurement; serverCpuMs: number }[] = [];
+      // BENCH_READS_ONLY=explore,feed runs only the endpoints whose name contains one of the words.
+      const only = (process.env.BENCH_READS_ONLY ?? "").split(",").map((w) => w.trim()).filter(Boolean);
+      for (const t of targets) {
+        if (only.length && !only.some((w) => t.name.includes(w))) continue;
+        ctx.log(`${t.name} × ${SECONDS} s…`);
+        const r = await runLoad(t.name, t.paths, t.key);
+        results.push({ t, ...r });
+        ctx.log(`  ${r.m.opsPerSec.toFixed(0)} req/s, p50 ${r.m.p50Ms.toFixed(1)} ms, p99 ${r.m.p99Ms.toFixed(1)} ms`);
+      }
+      ctx.log(`ceiling again: GET /health × ${SECONDS} s…`);
+      const ceilingAfter = await runLoad("GET /health", ["/health"]);
+      const ceiling = {
+        rps: (ceilingBefore.m.opsPerSec + ceilingAfter.m.opsPerSec) / 2,
+        p50: (ceilingBefore.m.p50Ms + ceilingAfter.m.p50Ms) / 2,
+        p99: (ceilingBefore.m.p99Ms + ceilingAfter.m.p99Ms) / 2,
+      };
+
+      rows.push(
+        { metric: "ceiling GET /health throughput", value: ceiling.rps, unit: "req/s", better: "higher" },
+        { metric: "ceiling GET /health p99 latency", value: ceiling.p99, unit: "ms", better: "lower" },
+      );
+      for (const { t, m } of results) {
+        rows.push(
+          { metric: `${t.name} throughput`, value: m.opsPerSec, unit: "req/s", better: "higher", baseline: ceiling.rps },
+          { metric: `${t.name} p50 latency`, value: m.p50Ms, unit: "ms", better: "lower", baseline: ceiling.p50 },
+          { metric: `${t.name} p99 latency`, value: m.p99Ms, unit: "ms", better: "lower", baseline: ceiling.p99 },
+        );
+      }
+
+      ctx.note(
+        `${CONNECTIONS} keep-alive connections, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per endpoint, load from a separate process; ` +
+          `ceiling = GET /health before (${ceilingBefore.m.opsPerSec.toFixed(0)} req/s) and after (${ceilingAfter.m.opsPerSec.toFixed(0)} req/s) the endpoints, averaged.`,
+      );
+      const header = "| endpoint | req/s | p50 ms | p99 ms | % of ceiling | target | server CPU ms/req | meets target |";
+      const lines = [header, "|---|---:|---:|---:|---:|---:|---:|---|"];
+      lines.push(`| GET /health (ceiling) | ${ceiling.rps.toFixed(0)} | ${ceiling.p50.toFixed(1)} | ${ceiling.p99.toFixed(1)} | 100% | – | ${ceilingBefore.serverCpuMs.toFixed(2)} | – |`);
+      for (const { t, m, serverCpuMs } of results) {
+        const share = m.opsPerSec / ceiling.rps;
+        const misses = [share < t.share ? `throughput < ${Math.round(t.share * 100)}%` : "", m.p99Ms >= P99_TARGET_MS ? `p99 ≥ ${P99_TARGET_MS} ms` : ""].filter(Boolean);
+        lines.push(
+          `| ${t.name} (${t.description}) | ${m.opsPerSec.toFixed(0)} | ${m.p50Ms.toFixed(1)} | ${m.p99Ms.toFixed(1)} | ${(share * 100).toFixed(1)}% | ≥ ${Math.round(t.share * 100)}% | ${serverCpuMs.toFixed(2)} | ${misses.length ? `no: ${misses.join(", ")}` : "yes"} |`,
+        );
+      }
+      for (const l of lines) ctx.note(l);
+    } finally {
+      await server.stop();
+      await db.close();
+    }
+    return rows;
+  },
+
+  tasks: {
+    /** The load generator: `connections` loops over one keep-alive agent, time-bounded, after an untimed warm-up. */
+    async load(ctx) {
+      const args = ctx.args as unknown as LoadArgs;
+      const target = new URL(args.url);
+      const agent = new http.Agent({ keepAlive: true, maxSockets: args.connections, maxFreeSockets: args.connections });
+      const headers: Record<string, string> = { accept: "application/json" };
+      if (args.key) headers.authorization = `Bearer ${args.key}`;
+      let next = 0;
+      const once = (p: string) =>
+        new Promise<number>((resolve, reject) => {
+          const t0 = performance.now();
+          const req = http.request({ host: target.hostname, port: target.port, path: p, method: "GET", agent, headers }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => {
+              if (res.statusCode !== 200) chunks.push(c);
+            });
+            res.on("end", () => {
+              if (res.statusCode !== 200) reject(new Error(`GET ${p}: ${res.statusCode} ${Buffer.concat(chunks).toString("utf8").slice(0, 300)}`));
+              else resolve(performance.now() - t0);
+            });
+            res.on("error", reject);
+          });
+          req.on("error", reject);
+          req.end();
+        });
+      const drive = async (seconds: number, latencies: number[] | null) => {
+        const deadline = performance.now() + seconds * 1000;
+        const loop = async () => {
+          while (performance.now() < deadline) {
+            const ms = await once(args.paths[next++ % args.paths.length]!);
+            latencies?.push(ms);
+          }
+        };
+        const t0 = performance.now();
+        await Promise.all(Array.from({ length: args.connections }, loop));
+        return performance.now() - t0;
+      };
+      await drive(args.warmup, null);
+      const latencies: number[] = [];
+      const rssBeforeMb = process.memoryUsage.rss() / MB;
+      const cpu0 = process.cpuUsage();
+      const wallMs = await drive(args.seconds, latencies);
+      const cpu = process.cpuUsage(cpu0);
+      agent.destroy();
+      return {
+        label: args.label,
+        iterations: latencies.length,
+        concurrency: args.connections,
+        wallMs,
+        opsPerSec: (latencies.length * 1000) / wallMs,
+        ...latencyStats(latencies),
+        cpuMsPerOp: (cpu.user + cpu.system) / 1000 / Math.max(1, latencies.length),
+        rssBeforeMb,
+        peakRssMb: process.memoryUsage.rss() / MB,
+        isolated: true,
+        // Percentiles are computed here; tens of thousands of raw samples per endpoint would only bloat the report.
+        latenciesMs: [],
+      } satisfies Measurement;
+    },
+  },
+};
