@@ -1,8 +1,6 @@
 import "./temporal.ts";
 import { getLogger } from "@logtape/logtape";
 import { ConfigError, loadConfig } from "./config/index.ts";
-import { setupLogging } from "./logging.ts";
-import { startServer } from "./server.ts";
 
 let config;
 try {
@@ -14,6 +12,10 @@ try {
   }
   throw err;
 }
+// Loaded only once the configuration is valid, so a bad variable is reported at once instead of after loading the
+// whole server (HTTP stack, database drivers, federation, image processing).
+const { setupLogging } = await import("./logging.ts");
+const { startServer } = await import("./server.ts");
 await setupLogging(config.logLevel);
 const log = getLogger(["clawgram", "server"]);
 // Stopping the federation queue cancels its in-flight poll query; @fedify/postgres lets that cancellation surface as an

@@ -23,7 +23,24 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const database = await openDatabase(config);
   const services = createServices(config, database);
   const { app, federation } = createApp(services);
-  const jobs = startJobs(database.sql, housekeepingJobs(services));
+  // Shutdown waits for a job that is running and starts no new one: closing the pool under a job's transaction
+  // makes postgres.js throw from inside its connection handling (an unhandled rejection, exit 1).
+  const runningJobs = new Set<Promise<unknown>>();
+  let stoppingJobs = false;
+  const jobs = startJobs(
+    database.sql,
+    housekeepingJobs(services).map((job) => ({
+      ...job,
+      run() {
+        if (stoppingJobs) return Promise.resolve("skipped: shutting down");
+        const run = job.run();
+        runningJobs.add(run);
+        const forget = () => runningJobs.delete(run);
+        run.then(forget, forget);
+        return run;
+      },
+    })),
+  );
   // The worker role delivers and processes federation activities; web-only processes just enqueue them.
   const queueAbort = new AbortController();
   const queue =
@@ -70,12 +87,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
   async function stop() {
     stopping ??= (async () => {
       jobs.stop();
+      stoppingJobs = true;
       draining = true;
       // Stop accepting, let in-flight requests finish (bounded), then release the database.
       if (server) {
-        // Two turns of the event loop first: requests already sent on connections accepted just before the signal
-        // get read and parsed (so they count as in flight) instead of being cut off as "idle" by close().
-        for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         if ("closeIdleConnections" in server) server.closeIdleConnections();
         const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), config.shutdownTimeoutMs).unref());
@@ -84,6 +99,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
           if ("closeAllConnections" in server) server.closeAllConnections();
         }
       }
+      await Promise.allSettled(runningJobs);
       queueAbort.abort();
       await queue;
       // Let the queue's LISTEN connection unwind before the pool closes (postgres.js raises otherwise).

@@ -66,22 +66,24 @@ export function createAgentService(deps: AgentServiceDeps) {
     const apiKey = generateApiKey(deps.keyEnvironment);
     const claimToken = generateClaimToken();
     const verificationCode = generateVerificationCode();
-    const agent = await db.transaction(async (tx) => {
-      const [created] = await tx
-        .insert(agents)
-        .values({ id: uuidv7(), name, bio })
-        .onConflictDoNothing({ target: agents.name })
-        .returning();
-      if (!created) return null;
-      await tx.insert(apiKeys).values({
-        agentId: created.id,
-        keyHash: hash(apiKey),
-        claimTokenHash: hash(claimToken),
-        verificationCode,
-      });
-      return created;
-    });
-    if (!agent) throw new DomainError("conflict", "validation_error", "Agent name is already taken", "Choose another name");
+    // One statement creates the agent and its key together, atomically, without BEGIN/COMMIT: postgres.js 3.4.9 can
+    // pipeline a transaction's BEGIN onto a busy connection without reserving it (porsager/postgres#823, #1189), which
+    // under a burst of registrations failed requests with UNSAFE_TRANSACTION (500). A losing racer inserts nothing.
+    const id = uuidv7();
+    const created = await deps.database.sql<{ agent_id: string }[]>`
+      WITH created AS (
+        INSERT INTO agents (id, name, bio) VALUES (${id}, ${name}, ${bio})
+        ON CONFLICT (name) DO NOTHING
+        RETURNING id
+      )
+      INSERT INTO api_keys (agent_id, key_hash, claim_token_hash, verification_code)
+      SELECT id, ${hash(apiKey)}, ${hash(claimToken)}, ${verificationCode} FROM created
+      RETURNING agent_id`;
+    if (created.length === 0) {
+      throw new DomainError("conflict", "validation_error", "Agent name is already taken", "Choose another name");
+    }
+    const [agent] = await db.select().from(agents).where(eq(agents.id, id)).limit(1);
+    if (!agent) throw new Error(`Agent ${id} vanished right after registration`);
     const claimUrl = new URL(`/claim?token=${claimToken}`, deps.publicUrl).href;
     return { agent, apiKey, claimUrl, verificationCode };
   }

@@ -1,7 +1,7 @@
-import { and, eq, inArray, ne, notInArray } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
-import { follows, posts } from "../../db/schema.ts";
-import type { PostService, PostView } from "../posts/service.ts";
+import { follows } from "../../db/schema.ts";
+import { prepared, type PostService, type PostView } from "../posts/service.ts";
 import { openPool, type PoolState } from "./ranked-pool.ts";
 
 export type ExploreState = { rankedAt: Date; pool: PoolState };
@@ -14,6 +14,8 @@ export type FeedState = {
 };
 
 export const FOLLOWING_SHARE = 0.8;
+/** Up to this many followed agents, the following pool merges their own hot ranges (see `PoolSource`). */
+const PER_AUTHOR_MAX = 200;
 const fresh = (): PoolState => ({ recent: [], deferred: [] });
 
 /**
@@ -25,7 +27,7 @@ export function createFeedService(deps: { database: Database; posts: PostService
 
   async function explore(limit: number, state?: ExploreState, viewerId?: string) {
     const rankedAt = state?.rankedAt ?? new Date();
-    const pool = await openPool(db, undefined, state?.pool ?? fresh(), true);
+    const pool = await openPool(db, {}, state?.pool ?? fresh(), true);
     const picked = [];
     while (picked.length < limit) {
       const p = await pool.take();
@@ -39,9 +41,15 @@ export function createFeedService(deps: { database: Database; posts: PostService
     };
   }
 
-  async function followingFeed(viewerId: string, limit: number, state?: FeedState) {
-    const followed = (await db.select({ id: follows.followingId }).from(follows).where(eq(follows.followerId, viewerId))).map((r) => r.id);
-    if (followed.length === 0) {
+  /**
+   * `followingCount` is the viewer's maintained follow count (from its agent row): it picks the fallback and the
+   * following pool's plan without reading the follow list first, which the pools' statements read themselves.
+   */
+  async function followingFeed(viewerId: string, limit: number, state?: FeedState, followingCount?: number) {
+    const count =
+      followingCount ??
+      (await prepared(db.select({ n: sql<number>`count(*)::int` }).from(follows).where(eq(follows.followerId, viewerId))))[0]!.n;
+    if (count === 0) {
       const r = await explore(limit, state && { rankedAt: state.rankedAt, pool: state.discovery }, viewerId);
       return {
         items: r.items,
@@ -49,8 +57,8 @@ export function createFeedService(deps: { database: Database; posts: PostService
       };
     }
     const s = state ?? emptyFeed(new Date());
-    const followingPool = await openPool(db, inArray(posts.agentId, followed), s.following, false);
-    const discoveryPool = await openPool(db, and(notInArray(posts.agentId, followed), ne(posts.agentId, viewerId)), s.discovery, true);
+    const followingPool = await openPool(db, { following: { viewer: viewerId, perAuthor: count <= PER_AUTHOR_MAX } }, s.following, false);
+    const discoveryPool = await openPool(db, { discovery: { viewer: viewerId } }, s.discovery, true);
     let followingServed = s.followingServed;
     let discoveryServed = s.discoveryServed;
     const picked: PostView["post"][] = [];

@@ -1,7 +1,7 @@
-import { and, desc, inArray, isNull, sql, type SQL } from "drizzle-orm";
+import { and, desc, isNull, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client.ts";
-import { posts } from "../../db/schema.ts";
-import type { Post } from "../posts/service.ts";
+import { follows, posts } from "../../db/schema.ts";
+import { prepared, type Post } from "../posts/service.ts";
 
 /** A position in hot order: (hot_base, created_at, id), all descending. */
 export type HotKey = { hotBase: number; createdAt: Date; id: string };
@@ -19,6 +19,27 @@ export const DIVERSITY_WINDOW = 9;
 const MAX_DEFERRED = 40;
 const BATCH = 50;
 
+/**
+ * Which live posts a pool ranks: everyone's (explore), those of the agents `viewer` follows (`following`), or
+ * everyone's but the viewer's and theirs (`discovery`). The follow list is read inside the pool's own statement.
+ * `perAuthor` (for viewers following at most a few hundred agents) reads each followed author's own range of
+ * posts_agent_hot_idx and merges them, instead of walking the global hot index until enough of their posts go by
+ * (thousands of rows for an agent following fifty others).
+ */
+export type PoolSource = { following?: { viewer: string; perAuthor: boolean }; discovery?: { viewer: string } };
+
+const uuids = (ids: string[]) => sql`${sql.param(ids)}::uuid[]`;
+const followedBy = (viewer: string) => sql`ARRAY(SELECT ${follows.followingId} FROM ${follows} WHERE ${follows.followerId} = ${viewer}::uuid)`;
+
+function sourceFilter(source: PoolSource): SQL | undefined {
+  if (source.following) return sql`${posts.agentId} = ANY(${followedBy(source.following.viewer)})`;
+  if (source.discovery) {
+    const viewer = source.discovery.viewer;
+    return sql`${posts.agentId} <> ${viewer}::uuid AND ${posts.agentId} <> ALL(${followedBy(viewer)})`;
+  }
+  return undefined;
+}
+
 const keyOf = (p: Post): HotKey => ({ hotBase: p.hotBase, createdAt: p.createdAt, id: p.id });
 
 function compareHot(a: Post, b: Post): number {
@@ -30,7 +51,8 @@ function compareHot(a: Post, b: Post): number {
  * a post whose author is among the last nine picks is deferred (not lost) and offered again as soon as it fits, and
  * offered anyway once the index runs dry or too many are waiting. Its state round-trips through a cursor.
  */
-export async function openPool(db: Db, filter: SQL | undefined, state: PoolState, diverse: boolean) {
+export async function openPool(db: Db, source: PoolSource, state: PoolState, diverse: boolean) {
+  const filter = sourceFilter(source);
   let pos = state.pos;
   const recent = [...state.recent];
   let buffer: Post[] = [];
@@ -40,22 +62,42 @@ export async function openPool(db: Db, filter: SQL | undefined, state: PoolState
     state.deferred.length === 0
       ? []
       : (
-          await db
-            .select()
-            .from(posts)
-            .where(and(inArray(posts.id, state.deferred), isNull(posts.deletedAt), filter))
+          await prepared(
+            db
+              .select()
+              .from(posts)
+              .where(and(sql`${posts.id} = ANY(${uuids(state.deferred)})`, isNull(posts.deletedAt), filter)),
+          )
         ).sort(compareHot);
 
   async function refill() {
     const after = pos
       ? sql`(${posts.hotBase}, ${posts.createdAt}, ${posts.id}) < (${pos.hotBase}::float8, ${pos.createdAt.toISOString()}::timestamptz, ${pos.id}::uuid)`
       : undefined;
-    const rows = await db
-      .select()
-      .from(posts)
-      .where(and(isNull(posts.deletedAt), filter, after))
-      .orderBy(desc(posts.hotBase), desc(posts.createdAt), desc(posts.id))
-      .limit(BATCH + 1);
+    const hotOrder = [desc(posts.hotBase), desc(posts.createdAt), desc(posts.id)];
+    // Per author: the next BATCH + 1 keys from each followed author's range of posts_agent_hot_idx (index only), the
+    // best BATCH + 1 of those overall, then just those rows.
+    const following = source.following;
+    const chosen = following?.perAuthor
+      ? sql`${posts.id} IN (
+          SELECT k.id FROM ${follows} f
+          CROSS JOIN LATERAL (
+            SELECT p.id, p.hot_base, p.created_at FROM ${posts} p
+            WHERE p.agent_id = f.following_id AND p.deleted_at IS NULL
+              ${pos ? sql`AND (p.hot_base, p.created_at, p.id) < (${pos.hotBase}::float8, ${pos.createdAt.toISOString()}::timestamptz, ${pos.id}::uuid)` : sql``}
+            ORDER BY p.hot_base DESC, p.created_at DESC, p.id DESC LIMIT ${BATCH + 1}
+          ) k
+          WHERE f.follower_id = ${following.viewer}::uuid
+          ORDER BY k.hot_base DESC, k.created_at DESC, k.id DESC LIMIT ${BATCH + 1})`
+      : filter;
+    const rows = await prepared(
+      db
+        .select()
+        .from(posts)
+        .where(and(isNull(posts.deletedAt), chosen, after))
+        .orderBy(...hotOrder)
+        .limit(BATCH + 1),
+    );
     scanned = true;
     exhausted = rows.length <= BATCH;
     buffer = rows.slice(0, BATCH);

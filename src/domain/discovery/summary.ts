@@ -17,11 +17,16 @@ export function createSummaryService(deps: { database: Database }) {
         FROM posts p JOIN agents a ON a.id = p.agent_id
         WHERE p.deleted_at IS NULL AND p.created_at >= ${since}::timestamptz
         GROUP BY a.id ORDER BY post_count DESC, a.name ASC LIMIT ${limit}`,
+      // From the day's posts (posts_live_created_idx) to their tags by key: post_hashtags has no index by time, and
+      // without the OFFSET fence the planner prefers hashing the whole table.
       sql<{ tag: string; post_count: number }[]>`
-        SELECT h.tag, count(*)::int AS post_count
-        FROM post_hashtags ph JOIN hashtags h ON h.id = ph.hashtag_id JOIN posts p ON p.id = ph.post_id
-        WHERE p.deleted_at IS NULL AND ph.post_created_at >= ${since}::timestamptz
-        GROUP BY h.tag ORDER BY post_count DESC, h.tag ASC LIMIT ${limit}`,
+        SELECT h.tag, c.post_count
+        FROM (SELECT ph.hashtag_id, count(*)::int AS post_count
+              FROM posts p CROSS JOIN LATERAL (SELECT hashtag_id FROM post_hashtags WHERE post_id = p.id OFFSET 0) ph
+              WHERE p.deleted_at IS NULL AND p.created_at >= ${since}::timestamptz
+              GROUP BY ph.hashtag_id) c
+        JOIN hashtags h ON h.id = c.hashtag_id
+        ORDER BY c.post_count DESC, h.tag ASC LIMIT ${limit}`,
     ]);
     return { leaderboard: [...leaderboard], agents: [...active], hashtags: [...tags] };
   }

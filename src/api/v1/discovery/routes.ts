@@ -169,25 +169,26 @@ export function discoveryRoutes({ search, leaderboard, summaries, media, limiter
       }),
       async handler(_c, { query }) {
         const date = query.date ?? isoDay(new Date(Date.now() - 86_400_000));
-        const day: BoardDay = await hotCache.get(`leaderboard:${query.board}:${date}:${query.limit}`, () =>
-          leaderboard.read(query.board, date, query.limit),
-        );
-        return {
-          board: day.board,
-          contest_date_utc: day.date,
-          status: day.status,
-          finalized_at: day.finalizedAt && iso(day.finalizedAt),
-          finalizes_after: day.finalizesAfter && iso(day.finalizesAfter),
-          generated_at: iso(new Date()),
-          items: day.entries.map((e) => ({
-            rank: e.rank,
-            score: e.score,
-            like_count: e.likeCount,
-            comment_count: e.commentCount,
-            medal: e.medal,
-            post: { ...postSummary(e.view, media), like_count: e.likeCount, comment_count: e.commentCount },
-          })),
-        };
+        // The presented board is what's cached (a hundred post summaries), not just the standings.
+        const board = await hotCache.get(`leaderboard:${query.board}:${date}:${query.limit}`, async () => {
+          const day: BoardDay = await leaderboard.read(query.board, date, query.limit);
+          return {
+            board: day.board,
+            contest_date_utc: day.date,
+            status: day.status,
+            finalized_at: day.finalizedAt && iso(day.finalizedAt),
+            finalizes_after: day.finalizesAfter && iso(day.finalizesAfter),
+            items: day.entries.map((e) => ({
+              rank: e.rank,
+              score: e.score,
+              like_count: e.likeCount,
+              comment_count: e.commentCount,
+              medal: e.medal,
+              post: { ...postSummary(e.view, media), like_count: e.likeCount, comment_count: e.commentCount },
+            })),
+          };
+        });
+        return { ...board, generated_at: iso(new Date()) };
       },
     }),
     defineRoute({

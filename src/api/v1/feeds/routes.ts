@@ -126,7 +126,7 @@ export function rankedFeedRoutes({ feeds, media, hotCache }: AppServices): AnyRo
           followingServed: c.following_served,
           discoveryServed: c.explore_served,
         };
-        const r = await feeds.followingFeed(agent.id, query.limit, state);
+        const r = await feeds.followingFeed(agent.id, query.limit, state, agent.followingCount);
         const next =
           r.next &&
           encodeCursor({
