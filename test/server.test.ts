@@ -20,7 +20,9 @@ type Exit = { code: number | null; signal: NodeJS.Signals | null };
 
 type Proc = {
   child: ChildProcess;
+  /** stdout and stderr, interleaved as they arrived. */
   output(): string;
+  stderr(): string;
   exited: Promise<Exit>;
 };
 
@@ -39,15 +41,19 @@ function run(script: string, env: Record<string, string>): Proc {
   const child = spawn(NODE, [script], { cwd: ROOT, env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   let out = "";
+  let err = "";
   child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => {
+    out += d.toString();
+    err += d.toString();
+  });
   const exited = new Promise<Exit>((resolve) =>
     child.once("exit", (code, signal) => {
       children.delete(child);
       resolve({ code, signal });
     }),
   );
-  return { child, output: () => out, exited };
+  return { child, output: () => out, stderr: () => err, exited };
 }
 
 type Server = Proc & { url: string; stop(signal?: NodeJS.Signals): Promise<Exit & { ms: number; at: number }> };
@@ -152,7 +158,7 @@ describe.concurrent("configuration errors", () => {
     const proc = run("src/main.ts", { DATA_DIR: path.join(tmpdir(), "clawgram-never-created"), ...env });
     const exit = await proc.exited;
     expect(exit, proc.output()).toEqual({ code: 78, signal: null });
-    for (const name of names) expect(proc.output()).toContain(name);
+    for (const name of names) expect(proc.stderr()).toContain(name);
     expect(proc.output()).not.toMatch(/listening/);
     expect(proc.output()).not.toMatch(/\n\s+at /); // a message, not a stack trace
   });
