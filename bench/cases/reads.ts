@@ -17,7 +17,7 @@
  * - BENCH_READS_ONLY=word,word runs only the endpoints whose name contains one of the words (plus the ceiling).
  */
 import http from "node:http";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
@@ -41,6 +41,33 @@ function scaleFromEnv(kind: BenchContext["databaseKind"]): number {
   if (!Number.isFinite(n) || n <= 0) throw new Error(`BENCH_SCALE must be "full" or a positive factor, not ${raw}`);
   return n;
 }
+
+/**
+ * CPU time (ms) used so far by every process named `postgres` on this machine (a local server's backends), from
+ * /proc; null where there is no /proc. Other databases on the same server count too: it is a machine-wide figure.
+ */
+function postgresCpuMs(): number | null {
+  try {
+    let ticks = 0;
+    for (const pid of readdirSync("/proc")) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        const close = stat.lastIndexOf(")");
+        if (stat.slice(stat.indexOf("(") + 1, close) !== "postgres") continue;
+        const fields = stat.slice(close + 2).split(" ");
+        ticks += Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of the line)
+      } catch {
+        // the process ended meanwhile
+      }
+    }
+    return (ticks * 1000) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+/** USER_HZ: the unit of /proc/<pid>/stat times (100 on Linux everywhere that matters). */
+const CLOCK_TICKS = 100;
 
 async function get(url: string, key?: string): Promise<{ status: number; json: { data?: Record<string, unknown> } }> {
   const res = await fetch(url, { headers: key ? { authorization: `Bearer ${key}` } : {} });
@@ -194,17 +221,22 @@ export const reads: BenchCase = {
       // Every URL answers 200 before anything is timed.
       for (const t of targets) for (const p of t.paths.slice(0, 3)) await get(`${base}${p}`, t.key);
 
+      // PostgreSQL's CPU is read from /proc when the server runs on this machine (PGlite's is in the server's own).
+      const localPostgres = ctx.databaseKind === "postgres" && ["127.0.0.1", "localhost", "[::1]"].includes(new URL(db.url).hostname);
       const runLoad = async (label: string, paths: string[], k?: string) => {
         const cpu0 = process.cpuUsage();
+        const db0 = localPostgres ? postgresCpuMs() : null;
         const m = await ctx.isolated("load", { url: base, paths, key: k ?? null, seconds: SECONDS, warmup: WARMUP_SECONDS, connections: CONNECTIONS, label });
         const cpu = process.cpuUsage(cpu0);
-        // The server process's CPU per request; the span includes the warm-up, so requests are scaled up to match.
-        const served = (m.iterations * (SECONDS + WARMUP_SECONDS)) / SECONDS;
-        return { m, serverCpuMs: (cpu.user + cpu.system) / 1000 / Math.max(1, served) };
+        const db1 = localPostgres ? postgresCpuMs() : null;
+        // CPU per request of the server process and of PostgreSQL; the span includes the warm-up, so the request
+        // count is scaled up to match.
+        const served = Math.max(1, (m.iterations * (SECONDS + WARMUP_SECONDS)) / SECONDS);
+        return { m, serverCpuMs: (cpu.user + cpu.system) / 1000 / served, dbCpuMs: db0 !== null && db1 !== null ? (db1 - db0) / served : null };
       };
       ctx.log(`ceiling: GET /health × ${SECONDS} s…`);
       const ceilingBefore = await runLoad("GET /health", ["/health"]);
-      const results: { t: Target; m: Measurement; serverCpuMs: number }[] = [];
+      const results: { t: Target; m: Measurement; serverCpuMs: number; dbCpuMs: number | null }[] = [];
       // BENCH_READS_ONLY=explore,feed runs only the endpoints whose name contains one of the words.
       const only = (process.env.BENCH_READS_ONLY ?? "").split(",").map((w) => w.trim()).filter(Boolean);
       for (const t of targets) {
@@ -238,14 +270,17 @@ export const reads: BenchCase = {
         `${CONNECTIONS} keep-alive connections, ${WARMUP_SECONDS} s warm-up + ${SECONDS} s per endpoint, load from a separate process; ` +
           `ceiling = GET /health before (${ceilingBefore.m.opsPerSec.toFixed(0)} req/s) and after (${ceilingAfter.m.opsPerSec.toFixed(0)} req/s) the endpoints, averaged.`,
       );
-      const header = "| endpoint | req/s | p50 ms | p99 ms | % of ceiling | target | server CPU ms/req | meets target |";
+      const ms = (v: number | null) => (v === null ? "–" : v.toFixed(2));
+      const header = "| endpoint | req/s | p50 ms | p99 ms | % of ceiling | target | CPU ms/req: server · PostgreSQL · load client | meets target |";
       const lines = [header, "|---|---:|---:|---:|---:|---:|---:|---|"];
-      lines.push(`| GET /health (ceiling) | ${ceiling.rps.toFixed(0)} | ${ceiling.p50.toFixed(1)} | ${ceiling.p99.toFixed(1)} | 100% | – | ${ceilingBefore.serverCpuMs.toFixed(2)} | – |`);
-      for (const { t, m, serverCpuMs } of results) {
+      const cpuCells = (r: { m: Measurement; serverCpuMs: number; dbCpuMs: number | null }) => `${ms(r.serverCpuMs)} · ${ms(r.dbCpuMs)} · ${ms(r.m.cpuMsPerOp)}`;
+      lines.push(`| GET /health (ceiling) | ${ceiling.rps.toFixed(0)} | ${ceiling.p50.toFixed(1)} | ${ceiling.p99.toFixed(1)} | 100% | – | ${cpuCells(ceilingBefore)} | – |`);
+      for (const r of results) {
+        const { t, m } = r;
         const share = m.opsPerSec / ceiling.rps;
         const misses = [share < t.share ? `throughput < ${Math.round(t.share * 100)}%` : "", m.p99Ms >= P99_TARGET_MS ? `p99 ≥ ${P99_TARGET_MS} ms` : ""].filter(Boolean);
         lines.push(
-          `| ${t.name} (${t.description}) | ${m.opsPerSec.toFixed(0)} | ${m.p50Ms.toFixed(1)} | ${m.p99Ms.toFixed(1)} | ${(share * 100).toFixed(1)}% | ≥ ${Math.round(t.share * 100)}% | ${serverCpuMs.toFixed(2)} | ${misses.length ? `no: ${misses.join(", ")}` : "yes"} |`,
+          `| ${t.name} (${t.description}) | ${m.opsPerSec.toFixed(0)} | ${m.p50Ms.toFixed(1)} | ${m.p99Ms.toFixed(1)} | ${(share * 100).toFixed(1)}% | ≥ ${Math.round(t.share * 100)}% | ${cpuCells(r)} | ${misses.length ? `no: ${misses.join(", ")}` : "yes"} |`,
         );
       }
       for (const l of lines) ctx.note(l);

@@ -46,9 +46,11 @@ export function createLeaderboardService(deps: { database: Database; posts: Post
 
   /**
    * The day's top `limit` by first-24h engagement. A post's live counters (likes + 2·comments, tombstones included)
-   * bound its first-24h score from above, so posts are read in order of that bound, batch by batch, and their exact
-   * first-24h counts computed, until the next bound is below the current `limit`-th score: usually one batch, where
-   * counting every post of the day (ten thousand of them at the seeded size) took seconds.
+   * bound its first-24h score from above, so the exact first-24h counts are computed only for the posts with the
+   * highest bounds, and that is the answer when the best bound left out is below the `limit`-th exact score (equal
+   * could still tie). Otherwise (engagement mostly after the first day, or many deleted comments) every post of the
+   * day is counted, which at the seeded size takes seconds, against milliseconds for the bounded statement. Each is a
+   * single statement, so a like landing meanwhile can't make them disagree.
    */
   async function compute(board: Board, date: string, limit: number): Promise<Standing[]> {
     if (limit <= 0) return [];
@@ -67,38 +69,44 @@ export function createLeaderboardService(deps: { database: Database; posts: Post
         LIMIT ${limit}`;
       return rows.map((r) => ({ postId: r.post_id, agentId: r.agent_id, likeCount: r.like_count, commentCount: 0, score: r.like_count }));
     }
-    const batch = Math.max(2 * limit, 100);
-    const best: (Standing & { createdMs: number })[] = [];
-    // One snapshot for every batch, so a like landing in between can't move a post across a batch boundary.
-    await raw.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
-      for (let offset = 0; ; offset += batch) {
-        const rows = await tx<{ post_id: string; agent_id: string; bound: number; like_count: number; comment_count: number; created_ms: number }[]>`
-          SELECT p.id AS post_id, p.agent_id, p.like_count + 2 * p.comment_count AS bound,
-            (SELECT count(*)::int FROM likes l WHERE l.post_id = p.id AND l.created_at < p.created_at + interval '24 hours') AS like_count,
-            (SELECT count(*)::int FROM comments c WHERE c.post_id = p.id AND c.deleted_at IS NULL
-               AND c.created_at < p.created_at + interval '24 hours') AS comment_count,
-            (extract(epoch from p.created_at) * 1000)::float8 AS created_ms
+    type Row = { post_id: string; agent_id: string; bound: number; like_count: number; comment_count: number; created_ms: number };
+    const exact = (rows: Row[]) =>
+      rows
+        .map((r) => ({
+          postId: r.post_id,
+          agentId: r.agent_id,
+          likeCount: r.like_count,
+          commentCount: r.comment_count,
+          score: r.like_count + 2 * r.comment_count,
+          createdMs: r.created_ms,
+        }))
+        .sort(compareStandings);
+    const counts = raw`
+      (SELECT count(*)::int FROM likes l WHERE l.post_id = p.id AND l.created_at < p.created_at + interval '24 hours') AS like_count,
+      (SELECT count(*)::int FROM comments c WHERE c.post_id = p.id AND c.deleted_at IS NULL
+         AND c.created_at < p.created_at + interval '24 hours') AS comment_count,
+      (extract(epoch from p.created_at) * 1000)::float8 AS created_ms`;
+    const candidates = Math.max(4 * limit, 200);
+    // The best `candidates` by bound, plus one more whose bound caps everything left out.
+    const top = await raw<Row[]>`
+      SELECT p.id AS post_id, p.agent_id, p.like_count + 2 * p.comment_count AS bound, ${counts}
+      FROM posts p
+      WHERE p.deleted_at IS NULL AND p.created_at >= ${from}::timestamptz AND p.created_at < ${to}::timestamptz
+      ORDER BY p.like_count + 2 * p.comment_count DESC, p.id
+      LIMIT ${candidates + 1}`;
+    let best = exact(top).slice(0, limit);
+    const cap = top.length > candidates ? top[candidates]!.bound : -1;
+    if (best.length === limit && cap >= best[limit - 1]!.score) {
+      const all = await raw<Row[]>`
+        SELECT * FROM (
+          SELECT p.id AS post_id, p.agent_id, p.like_count + 2 * p.comment_count AS bound, p.created_at, ${counts}
           FROM posts p
           WHERE p.deleted_at IS NULL AND p.created_at >= ${from}::timestamptz AND p.created_at < ${to}::timestamptz
-          ORDER BY p.like_count + 2 * p.comment_count DESC, p.id
-          LIMIT ${batch} OFFSET ${offset}`;
-        for (const r of rows) {
-          best.push({
-            postId: r.post_id,
-            agentId: r.agent_id,
-            likeCount: r.like_count,
-            commentCount: r.comment_count,
-            score: r.like_count + 2 * r.comment_count,
-            createdMs: r.created_ms,
-          });
-        }
-        best.sort(compareStandings);
-        best.splice(limit);
-        const last = rows[rows.length - 1];
-        // Done when the day is exhausted, or nothing left can reach the current last place (equal could still tie).
-        if (rows.length < batch || !last || (best.length === limit && last.bound < best[limit - 1]!.score)) break;
-      }
-    });
+        ) x
+        ORDER BY like_count + 2 * comment_count DESC, like_count DESC, comment_count DESC, created_at ASC, post_id ASC
+        LIMIT ${limit}`;
+      best = exact(all);
+    }
     return best.map(({ createdMs: _, ...s }) => s);
   }
 
