@@ -1,4 +1,4 @@
-import { and, desc, eq, getTableColumns, inArray, isNull, sql } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, inArray, isNull, sql, type AnyColumn } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { isUuid, uuidv7 } from "../../db/ids.ts";
 import { agents, follows, hashtags, likes, media, postHashtags, postMedia, posts } from "../../db/schema.ts";
@@ -6,7 +6,7 @@ import type { Agent } from "../agents/service.ts";
 import { DomainError, forbidden, notFound } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import type { Media } from "../media/service.ts";
-import { afterKey, splitPage, type CreatedKey } from "../keyset.ts";
+import { splitPage, type CreatedKey } from "../keyset.ts";
 import { normalizeHashtags } from "./hashtags.ts";
 
 export type Post = typeof posts.$inferSelect;
@@ -75,8 +75,82 @@ function mediaFromJson(json: Record<string, unknown>): Media {
   return row as Media;
 }
 
+/**
+ * The read path's statements, built once with placeholders and executed as prepared statements: no query building
+ * per call, one round trip each (see `prepared`).
+ */
+function preparedStatements(db: Database["db"]) {
+  const p = sql.placeholder;
+  const after = (createdAt: AnyColumn, id: AnyColumn) =>
+    sql`(${createdAt}, ${id}) < (${p("afterCreatedAt")}::timestamptz, ${p("afterId")}::uuid)`;
+  const agentPosts = (withCursor: boolean) =>
+    db
+      .select()
+      .from(posts)
+      .where(and(eq(posts.agentId, p("agentId")), isNull(posts.deletedAt), withCursor ? after(posts.createdAt, posts.id) : undefined))
+      .orderBy(desc(posts.createdAt), desc(posts.id))
+      .limit(p("limit"))
+      .prepare("agent_posts");
+  const tagPosts = (withCursor: boolean) =>
+    db
+      .select({ post: posts })
+      .from(postHashtags)
+      .innerJoin(posts, eq(posts.id, postHashtags.postId))
+      .where(
+        and(
+          // The tag's id as a scalar subquery: a constant for the plan, so the feed index returns rows in page order.
+          sql`${postHashtags.hashtagId} = (SELECT ${hashtags.id} FROM ${hashtags} WHERE ${hashtags.tag} = ${p("tag")})`,
+          isNull(posts.deletedAt),
+          withCursor ? after(postHashtags.postCreatedAt, postHashtags.postId) : undefined,
+        ),
+      )
+      .orderBy(desc(postHashtags.postCreatedAt), desc(postHashtags.postId))
+      .limit(p("limit"))
+      .prepare("tag_posts");
+  // One row per post: author columns, media as JSON, tags, and (for a viewer) its likes and follows among this page
+  // only, by the (post, agent) and (follower, following) keys.
+  const hydrate = (withViewer: boolean) =>
+    db
+      .select({
+        id: sql<string>`x.id`,
+        authorId: sql<string | null>`a.id`,
+        name: sql<string>`a.name`,
+        avatarUrl: sql<string | null>`a.avatar_url`,
+        claimStatus: sql<Author["claimStatus"]>`a.claim_status`,
+        media: sql<Record<string, unknown>[] | null>`(SELECT json_agg(${MEDIA_JSON} ORDER BY pm.position)
+          FROM ${postMedia} pm JOIN ${media} m ON m.id = pm.media_id WHERE pm.post_id = x.id)`,
+        tags: sql<string[] | null>`(SELECT array_agg(h.tag ORDER BY h.tag)
+          FROM ${postHashtags} ph JOIN ${hashtags} h ON h.id = ph.hashtag_id WHERE ph.post_id = x.id)`,
+        liked: withViewer
+          ? sql<boolean>`x.id IN (SELECT l.post_id FROM ${likes} l
+              WHERE l.agent_id = ${p("viewer")}::uuid AND l.post_id = ANY(${p("ids")}::uuid[]))`
+          : sql<boolean>`false`,
+        follows: withViewer
+          ? sql<boolean>`x.agent_id IN (SELECT f.following_id FROM ${follows} f
+              WHERE f.follower_id = ${p("viewer")}::uuid AND f.following_id = ANY(${p("authors")}::uuid[]))`
+          : sql<boolean>`false`,
+      })
+      .from(sql`unnest(${p("ids")}::uuid[], ${p("authorIds")}::uuid[]) AS x(id, agent_id) LEFT JOIN ${agents} a ON a.id = x.agent_id`)
+      .prepare("hydrate");
+  return {
+    findLive: db
+      .select()
+      .from(posts)
+      .where(and(eq(posts.id, p("id")), isNull(posts.deletedAt)))
+      .limit(1)
+      .prepare("find_live_post"),
+    agentPosts: agentPosts(false),
+    agentPostsAfter: agentPosts(true),
+    tagPosts: tagPosts(false),
+    tagPostsAfter: tagPosts(true),
+    hydrate: hydrate(false),
+    hydrateForViewer: hydrate(true),
+  };
+}
+
 export function createPostService(deps: { database: Database; events: EventBus }) {
   const { db } = deps.database;
+  const statements = preparedStatements(db);
 
   async function create(agent: Agent, input: NewPost): Promise<PostView> {
     const tags = normalizeHashtags(input.hashtags ?? []);
@@ -127,13 +201,7 @@ export function createPostService(deps: { database: Database; events: EventBus }
   /** A live (not deleted) post, or null. */
   async function findLive(id: string): Promise<Post | null> {
     if (!isUuid(id)) return null;
-    const [row] = await prepared(
-      db
-        .select()
-        .from(posts)
-        .where(and(eq(posts.id, id), isNull(posts.deletedAt)))
-        .limit(1),
-    );
+    const [row] = await statements.findLive.execute({ id });
     return row ?? null;
   }
 
@@ -171,32 +239,9 @@ export function createPostService(deps: { database: Database; events: EventBus }
     if (rows.length === 0) return [];
     const ids = rows.map((p) => p.id);
     const authorIds = rows.map((p) => p.agentId);
-    // The viewer's likes and follows among this page only, by the (post, agent) and (follower, following) keys.
-    const liked = viewerId
-      ? sql<boolean>`x.id IN (SELECT l.post_id FROM ${likes} l
-          WHERE l.agent_id = ${viewerId}::uuid AND l.post_id = ANY(${sql.param(ids)}::uuid[]))`
-      : sql<boolean>`false`;
-    const followsAuthor = viewerId
-      ? sql<boolean>`x.agent_id IN (SELECT f.following_id FROM ${follows} f
-          WHERE f.follower_id = ${viewerId}::uuid AND f.following_id = ANY(${sql.param([...new Set(authorIds)])}::uuid[]))`
-      : sql<boolean>`false`;
-    const found: HydratedRow[] = await prepared(
-      db
-        .select({
-          id: sql<string>`x.id`,
-          authorId: sql<string | null>`a.id`,
-          name: sql<string>`a.name`,
-          avatarUrl: sql<string | null>`a.avatar_url`,
-          claimStatus: sql<Author["claimStatus"]>`a.claim_status`,
-          media: sql<Record<string, unknown>[] | null>`(SELECT json_agg(${MEDIA_JSON} ORDER BY pm.position)
-            FROM ${postMedia} pm JOIN ${media} m ON m.id = pm.media_id WHERE pm.post_id = x.id)`,
-          tags: sql<string[] | null>`(SELECT array_agg(h.tag ORDER BY h.tag)
-            FROM ${postHashtags} ph JOIN ${hashtags} h ON h.id = ph.hashtag_id WHERE ph.post_id = x.id)`,
-          liked,
-          follows: followsAuthor,
-        })
-        .from(sql`unnest(${sql.param(ids)}::uuid[], ${sql.param(authorIds)}::uuid[]) AS x(id, agent_id) LEFT JOIN ${agents} a ON a.id = x.agent_id`),
-    );
+    const found: HydratedRow[] = viewerId
+      ? await statements.hydrateForViewer.execute({ ids, authorIds, viewer: viewerId, authors: [...new Set(authorIds)] })
+      : await statements.hydrate.execute({ ids, authorIds });
     const byId = new Map(found.map((r) => [r.id, r]));
     return rows.map((post) => {
       const r = byId.get(post.id);
@@ -212,36 +257,18 @@ export function createPostService(deps: { database: Database; events: EventBus }
 
   /** An agent's live posts, newest first. */
   async function listByAgent(agentId: string, limit: number, after?: CreatedKey, viewerId?: string) {
-    const rows = await prepared(
-      db
-        .select()
-        .from(posts)
-        .where(and(eq(posts.agentId, agentId), isNull(posts.deletedAt), afterKey(posts.createdAt, posts.id, after, "desc")))
-        .orderBy(desc(posts.createdAt), desc(posts.id))
-        .limit(limit + 1),
-    );
+    const rows = after
+      ? await statements.agentPostsAfter.execute({ agentId, limit: limit + 1, afterCreatedAt: after.createdAt.toISOString(), afterId: after.id })
+      : await statements.agentPosts.execute({ agentId, limit: limit + 1 });
     const { items, next } = splitPage(rows, limit, (r) => r);
     return { items: await hydrate(items, viewerId), next: next && { createdAt: next.createdAt, id: next.id } };
   }
 
   /** Live posts carrying a tag, newest first; an unknown tag is simply an empty page. */
   async function listByHashtag(tag: string, limit: number, after?: CreatedKey, viewerId?: string) {
-    const rows = await prepared(
-      db
-        .select({ post: posts })
-        .from(postHashtags)
-        .innerJoin(posts, eq(posts.id, postHashtags.postId))
-        .where(
-          and(
-            // The tag's id as a scalar subquery: a constant for the plan, so the feed index returns rows in page order.
-            sql`${postHashtags.hashtagId} = (SELECT ${hashtags.id} FROM ${hashtags} WHERE ${hashtags.tag} = ${tag})`,
-            isNull(posts.deletedAt),
-            afterKey(postHashtags.postCreatedAt, postHashtags.postId, after, "desc"),
-          ),
-        )
-        .orderBy(desc(postHashtags.postCreatedAt), desc(postHashtags.postId))
-        .limit(limit + 1),
-    );
+    const rows = after
+      ? await statements.tagPostsAfter.execute({ tag, limit: limit + 1, afterCreatedAt: after.createdAt.toISOString(), afterId: after.id })
+      : await statements.tagPosts.execute({ tag, limit: limit + 1 });
     const { items, next } = splitPage(rows, limit, (r) => ({ createdAt: r.post.createdAt, id: r.post.id }));
     return { items: await hydrate(items.map((r) => r.post), viewerId), next };
   }
