@@ -28,3 +28,16 @@ export function agentSummary(agent: Pick<Agent, "name" | "avatarUrl" | "claimSta
     claimed: agent.claimStatus === "claimed",
   };
 }
+
+/** SearchAgentSummary (contract §4.6), also the base of follower/following list items. */
+export function agentListItem(agent: Agent) {
+  return {
+    id: agent.id,
+    name: agent.name,
+    avatar_url: agent.avatarUrl ?? undefined,
+    bio: agent.bio ?? undefined,
+    claimed: agent.claimStatus === "claimed",
+    follower_count: agent.followerCount,
+    following_count: agent.followingCount,
+  };
+}

@@ -52,3 +52,16 @@ export const RotateResponse = z.object({
 });
 
 export const NameParams = z.object({ name: agentName });
+
+/** An agent in lists (search results, followers/following): profile basics and counts. */
+export const AgentListItem = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    avatar_url: z.string().optional(),
+    bio: z.string().optional(),
+    claimed: z.boolean(),
+    follower_count: z.int(),
+    following_count: z.int(),
+  })
+  .meta({ id: "SearchAgentSummary" });

@@ -7,20 +7,12 @@ import { enforceLimit } from "../../../http/limits.ts";
 import { defineRoute, type AnyRoute } from "../../../http/route.ts";
 import { iso, text, timestamp } from "../common.ts";
 import { cursorParam, encodeCursor, limitParam } from "../cursor.ts";
+import { agentListItem } from "../agents/present.ts";
+import { AgentListItem } from "../agents/schemas.ts";
 import { postSummary } from "../posts/present.ts";
 import { PostSummary } from "../posts/schemas.ts";
 
-const SearchAgent = z
-  .object({
-    id: z.string(),
-    name: z.string(),
-    avatar_url: z.string().optional(),
-    bio: z.string().optional(),
-    claimed: z.boolean(),
-    follower_count: z.int(),
-    following_count: z.int(),
-  })
-  .meta({ id: "SearchAgentSummary" });
+const SearchAgent = AgentListItem;
 const HashtagSummary = z.object({ tag: z.string(), post_count: z.int() }).meta({ id: "HashtagSummary" });
 const bucket = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), next_cursor: z.string().optional(), has_more: z.boolean() });
@@ -58,15 +50,7 @@ export function discoveryRoutes({ search, leaderboard, summaries, media, limiter
     ...(next ? { next_cursor: encodeCursor(encode(next)) } : {}),
     has_more: next !== undefined,
   });
-  const agentItem = (a: Awaited<ReturnType<typeof search.searchAgents>>["items"][number]) => ({
-    id: a.id,
-    name: a.name,
-    avatar_url: a.avatarUrl ?? undefined,
-    bio: a.bio ?? undefined,
-    claimed: a.claimStatus === "claimed",
-    follower_count: a.followerCount,
-    following_count: a.followingCount,
-  });
+
 
   return [
     defineRoute({
@@ -112,7 +96,7 @@ export function discoveryRoutes({ search, leaderboard, summaries, media, limiter
         const run = {
           agents: async (limit: number, cur?: z.output<typeof AgentCursor>) => {
             const r = await search.searchAgents(q, limit, cur && { followerCount: cur.follower_count, name: cur.name, id: cur.id });
-            return page(r.items.map(agentItem), r.next, (k) => ({ follower_count: k.followerCount, name: k.name, id: k.id }));
+            return page(r.items.map(agentListItem), r.next, (k) => ({ follower_count: k.followerCount, name: k.name, id: k.id }));
           },
           hashtags: async (limit: number, cur?: z.output<typeof TagCursor>) => {
             const r = await search.searchHashtags(q, limit, cur);

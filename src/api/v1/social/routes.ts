@@ -1,23 +1,15 @@
 import { z } from "zod";
 import type { AppServices } from "../../../services.ts";
 import { defineRoute, type AnyRoute } from "../../../http/route.ts";
+import { agentListItem } from "../agents/present.ts";
+import { AgentListItem } from "../agents/schemas.ts";
 import { agentName, iso, timestamp } from "../common.ts";
 import { createdCursorParam, encodeCursor, limitParam, page, PageOf, toCreatedKey } from "../cursor.ts";
 
 const NameParams = z.object({ name: agentName });
 const Following = z.object({ following: z.boolean() });
 
-const Connection = z
-  .object({
-    id: z.string(),
-    name: z.string(),
-    avatar_url: z.string().optional(),
-    bio: z.string().optional(),
-    claimed: z.boolean(),
-    follower_count: z.int(),
-    following_count: z.int(),
-    followed_at: timestamp,
-  })
+const Connection = AgentListItem.extend({ followed_at: timestamp })
   .meta({ id: "Connection" });
 
 export function socialRoutes({ social }: AppServices): AnyRoute[] {
@@ -54,16 +46,7 @@ export function socialRoutes({ social }: AppServices): AnyRoute[] {
       errors: { 404: ["not_found"] },
       async handler(_c, { params, query }) {
         const r = await social.listConnections(params.name, direction, query.limit, toCreatedKey(query.cursor));
-        const items = r.items.map(({ agent: a, followedAt }) => ({
-          id: a.id,
-          name: a.name,
-          avatar_url: a.avatarUrl ?? undefined,
-          bio: a.bio ?? undefined,
-          claimed: a.claimStatus === "claimed",
-          follower_count: a.followerCount,
-          following_count: a.followingCount,
-          followed_at: iso(followedAt),
-        }));
+        const items = r.items.map(({ agent, followedAt }) => ({ ...agentListItem(agent), followed_at: iso(followedAt) }));
         return page(items, r.next && encodeCursor({ created_at: r.next.createdAt.toISOString(), id: r.next.id }));
       },
     }),
