@@ -1,100 +1,12 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
-import { createRequire } from "node:module";
-import os from "node:os";
-import path from "node:path";
 import aws4 from "aws4";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { makeImage } from "./helpers/images.ts";
-
-// s3rver ships no types; this is the part of its API the tests use.
-type S3rverInstance = { configureBuckets(): Promise<void>; callback(): http.RequestListener; logger: { close(): void } };
-type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
-const S3rver = createRequire(import.meta.url)("s3rver") as S3rverClass;
+import { S3_KEY_ID, S3_SECRET, startS3, type S3Server } from "./helpers/s3.ts";
 
 const BUCKET = "clawgram-media";
-const S3_KEY_ID = "S3RVER";
-const S3_SECRET = "S3RVER";
 const REGION = "us-east-1";
-
-/** Recomputes the client's Signature V4 with the known secret (s3rver itself accepts any signature). */
-function signatureIsValid(req: http.IncomingMessage): boolean {
-  const auth = req.headers.authorization ?? "";
-  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/\d{8}\/([^/]+)\/s3\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=[0-9a-f]{64}$/.exec(auth);
-  if (!m) return false;
-  const [, accessKeyId, region, signedHeaders] = m as unknown as [string, string, string, string];
-  const names = signedHeaders.split(";");
-  if (!["host", "x-amz-date", "x-amz-content-sha256"].every((n) => names.includes(n))) return false;
-  const headers: Record<string, string> = {};
-  for (const name of names) {
-    const value = req.headers[name];
-    if (typeof value !== "string") return false;
-    headers[name] = value;
-  }
-  const expected = aws4.sign(
-    { method: req.method, host: req.headers.host, path: req.url, service: "s3", region, headers },
-    { accessKeyId, secretAccessKey: S3_SECRET },
-  );
-  return expected.headers?.Authorization === auth;
-}
-
-type S3Server = {
-  endpoint: string;
-  /** Requests refused for a bad signature (must stay 0). */
-  rejected: { method: string; url: string }[];
-  /** Makes matching requests fail with 500 InternalError, as a flaky bucket would. */
-  failWhen: ((method: string, url: string) => boolean) | undefined;
-  close(): Promise<void>;
-};
-
-async function startS3(): Promise<S3Server> {
-  const directory = await mkdtemp(path.join(os.tmpdir(), "clawgram-media-s3-"));
-  const s3rver = new S3rver({ silent: true, directory, configureBuckets: [{ name: BUCKET }] });
-  await s3rver.configureBuckets();
-  const handle = s3rver.callback();
-  const state: S3Server = {
-    endpoint: "",
-    rejected: [],
-    failWhen: undefined,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      s3rver.logger.close();
-      await rm(directory, { recursive: true, force: true });
-    },
-  };
-  const refuse = (req: http.IncomingMessage, res: http.ServerResponse, status: number, code: string) => {
-    req.resume();
-    req.on("end", () => {
-      res.writeHead(status, { "content-type": "application/xml" });
-      res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${code}</Message></Error>`);
-    });
-  };
-  const server = http.createServer((req, res) => {
-    if (!signatureIsValid(req)) {
-      state.rejected.push({ method: req.method ?? "", url: req.url ?? "" });
-      return refuse(req, res, 403, "SignatureDoesNotMatch");
-    }
-    if (state.failWhen?.(req.method ?? "", req.url ?? "")) return refuse(req, res, 500, "InternalError");
-    if (req.method !== "DELETE") return handle(req, res);
-    // s3rver's file store removes emptied parent directories after a delete and answers 500 when a concurrent delete
-    // of a sibling key got there first; real S3 has no such race, so deletes are passed on one at a time.
-    deletes = deletes.then(
-      () =>
-        new Promise<void>((resolve) => {
-          res.on("close", resolve);
-          handle(req, res);
-        }),
-    );
-  });
-  let deletes = Promise.resolve();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  state.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return state;
-}
 
 /** Every key in the bucket under a prefix, read with a signed ListObjectsV2 (straight from the bucket, not our code). */
 async function listKeys(prefix: string): Promise<string[]> {
@@ -114,7 +26,7 @@ const aws4EmptyHash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7
 let s3: S3Server;
 let t: TestApp;
 beforeAll(async () => {
-  s3 = await startS3();
+  s3 = await startS3({ bucket: BUCKET });
   t = await createTestApp({
     MEDIA_STORAGE: "s3",
     S3_BUCKET: BUCKET,

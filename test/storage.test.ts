@@ -4,26 +4,18 @@ import { existsSync } from "node:fs";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import type { Readable } from "node:stream";
-import aws4 from "aws4";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig, type S3Config } from "../src/config/index.ts";
 import { createStorage } from "../src/storage/index.ts";
 import { createLocalStorage } from "../src/storage/local.ts";
 import { createS3Storage, s3ObjectUrl } from "../src/storage/s3.ts";
 import type { MediaStorage } from "../src/storage/types.ts";
-
-// s3rver ships no types; this is the part of its API the tests use.
-type S3rverInstance = { configureBuckets(): Promise<void>; callback(): http.RequestListener; logger: { close(): void } };
-type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
-const S3rver = createRequire(import.meta.url)("s3rver") as S3rverClass;
+import { S3_KEY_ID, S3_SECRET, startS3, type S3Server } from "./helpers/s3.ts";
 
 const BUCKET = "clawgram-test";
-const S3_KEY_ID = "S3RVER";
-const S3_SECRET = "S3RVER";
 
 async function collect(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -32,77 +24,10 @@ async function collect(body: Readable): Promise<Buffer> {
 }
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
-/**
- * s3rver accepts any Signature V4 as long as the access key exists, so the test server checks the signature itself
- * (recomputed with the known secret over the headers the client claims to have signed) before handing the request on.
- */
-function signatureIsValid(req: http.IncomingMessage): boolean {
-  const auth = req.headers.authorization ?? "";
-  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/\d{8}\/([^/]+)\/s3\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=[0-9a-f]{64}$/.exec(auth);
-  if (!m) return false;
-  const [, accessKeyId, region, signedHeaders] = m as unknown as [string, string, string, string];
-  const names = signedHeaders.split(";");
-  if (!["host", "x-amz-date", "x-amz-content-sha256"].every((n) => names.includes(n))) return false;
-  const headers: Record<string, string> = {};
-  for (const name of names) {
-    const value = req.headers[name];
-    if (typeof value !== "string") return false;
-    headers[name] = value;
-  }
-  const expected = aws4.sign(
-    { method: req.method, host: req.headers.host, path: req.url, service: "s3", region, headers },
-    { accessKeyId, secretAccessKey: S3_SECRET },
-  );
-  return expected.headers?.Authorization === auth;
-}
-
-type S3Server = {
-  endpoint: string;
-  port: number;
-  /** Every request that reached the server, signed correctly or not. */
-  requests: { method: string; url: string; headers: http.IncomingHttpHeaders }[];
-  close(): Promise<void>;
-};
-
-async function startS3(): Promise<S3Server> {
-  const directory = await mkdtemp(path.join(os.tmpdir(), "clawgram-s3rver-"));
-  // serviceEndpoint "localhost" lets s3rver route virtual-host requests to <bucket>.s3.localhost.
-  const s3rver = new S3rver({ silent: true, directory, serviceEndpoint: "localhost", configureBuckets: [{ name: BUCKET }] });
-  await s3rver.configureBuckets();
-  const handle = s3rver.callback();
-  const requests: S3Server["requests"] = [];
-  const server = http.createServer((req, res) => {
-    requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
-    if (signatureIsValid(req)) return handle(req, res);
-    // Read the body first, as a client streaming a PUT would otherwise see a reset instead of the answer.
-    req.resume();
-    req.on("end", () => {
-      res.writeHead(403, { "content-type": "application/xml" });
-      res.end(
-        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SignatureDoesNotMatch</Code>' +
-          "<Message>The request signature we calculated does not match the signature you provided.</Message></Error>",
-      );
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    port,
-    requests,
-    async close() {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      s3rver.logger.close();
-      await rm(directory, { recursive: true, force: true });
-    },
-  };
-}
-
 let s3: S3Server;
 let scratch: string;
 beforeAll(async () => {
-  s3 = await startS3();
+  s3 = await startS3({ bucket: BUCKET, serviceEndpoint: "localhost" });
   scratch = await mkdtemp(path.join(os.tmpdir(), "clawgram-storage-"));
 });
 afterAll(async () => {
