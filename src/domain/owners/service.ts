@@ -1,5 +1,5 @@
 import { and, asc, eq, exists, gt, isNull, sql } from "drizzle-orm";
-import type { Database } from "../../db/client.ts";
+import type { Database, Db } from "../../db/client.ts";
 import { isUuid, uuidv7 } from "../../db/ids.ts";
 import { agentOwnerships, agents, apiKeys, ownerApiKeyRotations, ownerEmailTokens, owners, ownerSessions } from "../../db/schema.ts";
 import type { Agent } from "../agents/service.ts";
@@ -8,6 +8,8 @@ import { DomainError, forbidden, invalid } from "../errors.ts";
 import type { MailOutbox } from "../mail/outbox.ts";
 import { normalizeEmail } from "./email.ts";
 import { claimLink, claimMail, loginMail } from "./messages.ts";
+
+type Transaction = Parameters<Parameters<Db["transaction"]>[0]>[0];
 import { generateEmailToken, generateSessionToken } from "./tokens.ts";
 
 export type Owner = typeof owners.$inferSelect;
@@ -54,6 +56,16 @@ export function createOwnerService(deps: OwnerServiceDeps) {
     return email;
   }
 
+  /** The owner row for a canonical email, created on first use. */
+  async function upsertOwner(tx: Transaction, email: string) {
+    const [owner] = await tx
+      .insert(owners)
+      .values({ id: uuidv7(), email })
+      .onConflictDoUpdate({ target: owners.email, set: { updatedAt: sql`now()` } })
+      .returning();
+    return owner!;
+  }
+
   /**
    * Links the agent to the owner of `email` (created if new) and mails a claim token bound to the agent. An agent
    * already linked to someone else is refused (403) and nothing is written.
@@ -63,18 +75,14 @@ export function createOwnerService(deps: OwnerServiceDeps) {
     const token = generateEmailToken();
     const expiresAt = new Date(Date.now() + deps.emailTokenTtlMs);
     const mailId = await db.transaction(async (tx) => {
-      const [owner] = await tx
-        .insert(owners)
-        .values({ id: uuidv7(), email })
-        .onConflictDoUpdate({ target: owners.email, set: { updatedAt: sql`now()` } })
-        .returning();
-      await tx.insert(agentOwnerships).values({ agentId: agent.id, ownerId: owner!.id }).onConflictDoNothing({ target: agentOwnerships.agentId });
+      const owner = await upsertOwner(tx, email);
+      await tx.insert(agentOwnerships).values({ agentId: agent.id, ownerId: owner.id }).onConflictDoNothing({ target: agentOwnerships.agentId });
       // Read committed: a concurrent setup that linked first is visible here, and wins.
       const [link] = await tx.select({ ownerId: agentOwnerships.ownerId }).from(agentOwnerships).where(eq(agentOwnerships.agentId, agent.id));
-      if (!link || link.ownerId !== owner!.id) throw forbidden("Agent is already linked to another owner");
+      if (!link || link.ownerId !== owner.id) throw forbidden("Agent is already linked to another owner");
       await tx.insert(ownerEmailTokens).values({
         id: uuidv7(),
-        ownerId: owner!.id,
+        ownerId: owner.id,
         tokenHash: hash(token),
         requestedByAgentId: agent.id,
         expiresAt,
@@ -94,12 +102,8 @@ export function createOwnerService(deps: OwnerServiceDeps) {
     const token = generateEmailToken();
     const expiresAt = new Date(Date.now() + deps.emailTokenTtlMs);
     const mailId = await db.transaction(async (tx) => {
-      const [owner] = await tx
-        .insert(owners)
-        .values({ id: uuidv7(), email })
-        .onConflictDoUpdate({ target: owners.email, set: { updatedAt: sql`now()` } })
-        .returning();
-      await tx.insert(ownerEmailTokens).values({ id: uuidv7(), ownerId: owner!.id, tokenHash: hash(token), expiresAt });
+      const owner = await upsertOwner(tx, email);
+      await tx.insert(ownerEmailTokens).values({ id: uuidv7(), ownerId: owner.id, tokenHash: hash(token), expiresAt });
       return deps.outbox.enqueue(tx, loginMail({ to: email, link: claimLink(deps.publicUrl, token), token, ttlMinutes }));
     });
     deps.outbox.dispatch(mailId);
