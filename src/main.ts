@@ -16,7 +16,7 @@ try {
 // whole server (HTTP stack, database drivers, federation, image processing).
 const { setupLogging } = await import("./logging.ts");
 const { startServer } = await import("./server.ts");
-await setupLogging(config.logLevel);
+await setupLogging(config.logLevel, config.logFormat);
 const log = getLogger(["clawgram", "server"]);
 // Stopping the federation queue cancels its in-flight poll query; @fedify/postgres lets that cancellation surface as an
 // unhandled rejection from a timer. It is expected, so it must not crash the process; anything else still does.

@@ -5,6 +5,8 @@ import { getLogger } from "@logtape/logtape";
 import type { Config } from "./config/index.ts";
 import { openDatabase } from "./db/open.ts";
 import { createApp } from "./http/app.ts";
+import { createOpsApp } from "./http/ops-app.ts";
+import { startCacheSync } from "./ops/cache-sync.ts";
 import { startFederationQueue } from "../federation/index.ts";
 import { housekeepingJobs } from "./jobs/housekeeping.ts";
 import { startJobs } from "./jobs/scheduler.ts";
@@ -15,6 +17,8 @@ const log = getLogger(["clawgram", "server"]);
 export type RunningServer = {
   url: string;
   port: number;
+  /** Port of the operations-only listener (`OPS_PORT`), when there is one. */
+  opsPort: number | undefined;
   stop(): Promise<void>;
 };
 
@@ -27,9 +31,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
   // makes postgres.js throw from inside its connection handling (an unhandled rejection, exit 1).
   const runningJobs = new Set<Promise<unknown>>();
   let stoppingJobs = false;
+  // Web processes serve HTTP only; the periodic jobs run where the queue runs (worker, or all-in-one). Each run takes
+  // a lease row, so however many such processes there are, a job runs once per interval across the cluster.
   const jobs = startJobs(
     database.sql,
-    housekeepingJobs(services).map((job) => ({
+    (config.role === "web" ? [] : housekeepingJobs(services)).map((job) => ({
       ...job,
       run() {
         if (stoppingJobs) return Promise.resolve("skipped: shutting down");
@@ -40,7 +46,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
         return run;
       },
     })),
+    { metrics: services.metrics },
   );
+  // Several processes on one PostgreSQL: a write in any of them clears every process's hot cache.
+  const cacheSync = config.databaseUrl
+    ? await startCacheSync({ sql: database.sql, events: services.events, hotCache: services.hotCache, metrics: services.metrics })
+    : null;
   // The worker role delivers and processes federation activities; web-only processes just enqueue them.
   const queueAbort = new AbortController();
   const queue =
@@ -75,6 +86,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
           const s = serve({ fetch, port: config.port, hostname: config.host }, () => resolve(s));
         });
   const port = server ? (server.address() as AddressInfo).port : 0;
+  const opsApp = config.opsPort === undefined ? null : createOpsApp(services);
+  const opsServer: ServerType | null = opsApp
+    ? await new Promise((resolve) => {
+        const s = serve({ fetch: opsApp.fetch, port: config.opsPort, hostname: config.host }, () => resolve(s));
+      })
+    : null;
+  const opsPort = opsServer ? (opsServer.address() as AddressInfo).port : undefined;
+  if (opsServer) log.info("Ops endpoints (/livez, /readyz, /metrics) on {host}:{port}", { host: config.host, port: opsPort });
   if (!server) log.info("Clawgram worker started ({db})", { db: database.embedded ? "embedded PGlite" : "PostgreSQL" });
   if (server) log.info("Clawgram listening on {host}:{port} ({db}), public URL {url}", {
     host: config.host,
@@ -89,6 +108,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       jobs.stop();
       stoppingJobs = true;
       draining = true;
+      services.readiness.markDraining();
       // Stop accepting, let in-flight requests finish (bounded), then release the database.
       if (server) {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -102,11 +122,16 @@ export async function startServer(config: Config): Promise<RunningServer> {
       await Promise.allSettled(runningJobs);
       queueAbort.abort();
       await queue;
+      await cacheSync?.stop();
+      if (opsServer) {
+        if ("closeAllConnections" in opsServer) opsServer.closeAllConnections();
+        await new Promise<void>((resolve) => opsServer.close(() => resolve()));
+      }
       // Let the queue's LISTEN connection unwind before the pool closes (postgres.js raises otherwise).
       await new Promise((r) => setTimeout(r, 50));
       await database.close();
     })();
     return stopping;
   }
-  return { url: `http://127.0.0.1:${port}`, port, stop };
+  return { url: `http://127.0.0.1:${port}`, port, opsPort, stop };
 }

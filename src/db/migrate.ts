@@ -35,3 +35,11 @@ export async function migrate(sql: Sql, dir: string = MIGRATIONS_DIR): Promise<s
   });
   return applied;
 }
+
+/** Migrations this build knows that the database has not applied yet (readiness: a process must not serve before). */
+export async function pendingMigrations(sql: Sql, dir: string = MIGRATIONS_DIR): Promise<string[]> {
+  const journal = JSON.parse(await readFile(path.join(dir, "meta/_journal.json"), "utf8")) as Journal;
+  const [table] = await sql<{ exists: boolean }[]>`SELECT to_regclass('schema_migrations') IS NOT NULL AS exists`;
+  const done = new Set(table?.exists ? (await sql<{ tag: string }[]>`SELECT tag FROM schema_migrations`).map((r) => r.tag) : []);
+  return journal.entries.map((e) => e.tag).filter((tag) => !done.has(tag));
+}
