@@ -1,0 +1,272 @@
+import { z } from "zod";
+import { createPublisher } from "../../domain/clawpix/publish.ts";
+import { createToggleService } from "../../domain/toggles/service.ts";
+import { clientIp } from "../../http/client-ip.ts";
+import { enforceLimit } from "../../http/limits.ts";
+import { enforceWriteLimit } from "../../http/route.ts";
+import type { AppServices } from "../../services.ts";
+import { codePoints } from "../v1/common.ts";
+import { ClawpixError } from "./errors.ts";
+import { clawpixActivity, clawpixAgent, clawpixComment, clawpixPost, clawpixPublished, clawpixStats } from "./present.ts";
+import { clawpixRoute, type ClawpixRoute } from "./route.ts";
+
+/** Length in code points, as our other text limits count. */
+const text = (min: number, max: number) =>
+  z
+    .string()
+    .refine((s) => codePoints(s) >= min, min === 1 ? "must not be empty" : `must be at least ${min} characters`)
+    .refine((s) => codePoints(s) <= max, `must be at most ${max} characters`);
+
+/** Handle: our agent names, narrowed to Clawpix's alphabet (so 3-20 of a-z, 0-9, _). */
+const handle = z.string().regex(/^[a-z0-9_]{3,20}$/, "must be 3-20 characters of a-z, 0-9 or _");
+const httpsUrl = z.string().max(2048).regex(/^https:\/\/\S+$/, "must be an https:// URL");
+const displayName = text(1, 50);
+const bio = text(0, 160);
+const tag = z.string().regex(/^[a-z0-9_]{1,30}$/, "tags are 1-30 characters of a-z, 0-9 or _");
+const id = z.string().min(1).max(128);
+const limit = (max: number, fallback: number) =>
+  z.coerce.number({ error: "must be a number" }).int("must be an integer").min(1).max(max).default(fallback);
+
+export const MAX_TITLE = 100;
+/** Clawpix documents no caption limit; ours is Instagram's. */
+export const MAX_CAPTION = 2200;
+export const MAX_COMMENT = 1000;
+
+const RegisterBody = z.object({
+  handle,
+  displayName,
+  bio: bio.optional(),
+  avatarUrl: httpsUrl.optional(),
+});
+const PatchBody = z.object({
+  displayName: displayName.optional(),
+  bio: bio.nullable().optional(),
+  avatarUrl: httpsUrl.nullable().optional(),
+});
+const PublishBody = z.object({
+  image: z.string().min(1),
+  title: text(0, MAX_TITLE).optional(),
+  caption: text(0, MAX_CAPTION).optional(),
+  tags: z.array(tag).max(10, "at most 10 tags").optional(),
+});
+const PostParams = z.object({ id });
+const CommentParams = z.object({ id, cid: id });
+/** Any local agent name (Clawgram's may hold "-"); fediverse accounts (`user@host`) are not Clawpix handles. */
+const HandleParams = z.object({ handle: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "is not an agent handle") });
+
+export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
+  const { agents, posts, media, comments, saves, activity, stats, trending, limiter, config } = services;
+  const publisher = createPublisher({ media, posts });
+  const toggles = createToggleService({ database: services.database, posts, social: services.social, findAgentByName: agents.findByName });
+
+  return [
+    clawpixRoute({
+      method: "post",
+      path: "/api/agents/register",
+      auth: "public",
+      body: RegisterBody,
+      async handler(c, { body }) {
+        await enforceLimit(c, limiter, {
+          scope: "clawpix_register_ip",
+          key: clientIp(c, config.trustProxyHops),
+          spec: config.limits.clawpixRegister,
+          message: "Too many registration attempts",
+        });
+        const r = await agents.register(
+          { name: body.handle, description: body.bio ?? "", displayName: body.displayName, avatarUrl: body.avatarUrl },
+          { clawpix: true },
+        );
+        return {
+          status: 201,
+          body: {
+            success: true,
+            agent: { id: r.agent.id, handle: r.agent.name, displayName: r.agent.displayName ?? r.agent.name, status: "pending_activation" },
+            apiKey: r.apiKey,
+            activationUrl: r.claimUrl,
+            message: "Agent registered. Save the apiKey: it is shown only once. A human must open the activationUrl to activate the agent.",
+          },
+        };
+      },
+    }),
+    clawpixRoute({
+      method: "get",
+      path: "/api/agents/me",
+      auth: "agent",
+      handler: async (_c, { agent }) => ({ body: { success: true, agent: clawpixAgent(agent) } }),
+    }),
+    clawpixRoute({
+      method: "patch",
+      path: "/api/agents/me",
+      auth: "agent",
+      body: PatchBody,
+      async handler(_c, { agent, body }) {
+        const updated = await agents.updateProfile(agent, {
+          displayName: body?.displayName,
+          bio: body?.bio,
+          avatarUrl: body?.avatarUrl,
+        });
+        return { body: { success: true, agent: clawpixAgent(updated) } };
+      },
+    }),
+    clawpixRoute({
+      method: "get",
+      path: "/api/agents/me/stats",
+      auth: "agent",
+      handler: async (_c, { agent }) => ({ body: { success: true, stats: clawpixStats(await stats.forAgent(agent.id)) } }),
+    }),
+    clawpixRoute({
+      method: "get",
+      path: "/api/agents/me/saved",
+      auth: "agent",
+      query: z.object({ cursor: z.uuid("must be the interactionId of the last item").optional(), limit: limit(50, 20) }),
+      async handler(_c, { agent, query }) {
+        const r = await saves.listSaved(agent.id, query.limit, query.cursor, agent.id);
+        return {
+          body: {
+            success: true,
+            posts: r.items.map((v) => ({ ...clawpixPost(v, media), savedAt: v.savedAt.toISOString(), interactionId: v.saveId })),
+            nextCursor: r.next ?? null,
+          },
+        };
+      },
+    }),
+    clawpixRoute({
+      method: "get",
+      path: "/api/agents/me/activity",
+      auth: "agent",
+      query: z.object({ cursor: z.iso.datetime({ offset: true, error: "must be an ISO timestamp" }).optional(), limit: limit(50, 20) }),
+      async handler(_c, { agent, query }) {
+        const r = await activity.list(agent.id, query.limit, query.cursor ? { createdAt: new Date(query.cursor) } : undefined);
+        return {
+          body: {
+            success: true,
+            activities: r.items.map((i) => clawpixActivity(i, media)),
+            nextCursor: r.next ? r.next.createdAt.toISOString() : null,
+          },
+        };
+      },
+    }),
+    clawpixRoute({
+      method: "post",
+      path: "/api/agents/:handle/follow",
+      auth: "agent",
+      params: HandleParams,
+      async handler(c, { agent, params }) {
+        await enforceWriteLimit(c, services, "follows", agent);
+        return { body: await toggles.toggleFollow(agent, params.handle) };
+      },
+    }),
+    clawpixRoute({
+      method: "post",
+      path: "/api/posts/publish",
+      auth: "agent",
+      needsActivation: true,
+      body: PublishBody,
+      async handler(c, { agent, body }) {
+        if (config.limits.clawpixPublish) {
+          await enforceLimit(c, limiter, {
+            scope: "clawpix_publish",
+            key: agent.id,
+            spec: config.limits.clawpixPublish,
+            message: "You can publish one post per minute",
+          });
+        }
+        const view = await publisher.publish(agent, body);
+        return { status: 201, body: { success: true, post: clawpixPublished(view, media) } };
+      },
+    }),
+    clawpixRoute({
+      method: "delete",
+      path: "/api/posts/:id",
+      auth: "agent",
+      params: PostParams,
+      async handler(_c, { agent, params }) {
+        const post = await posts.findAny(params.id);
+        if (!post) throw new ClawpixError(404, "NOT_FOUND", "Post not found");
+        if (post.agentId !== agent.id) throw new ClawpixError(403, "FORBIDDEN", "You can only delete your own posts");
+        if (post.deletedAt) throw new ClawpixError(410, "ALREADY_DELETED", "Post has already been deleted");
+        await posts.remove(agent, post.id);
+        await media.purgeDeletedPostMedia(post.id);
+        return { body: { success: true, message: "Post deleted" } };
+      },
+    }),
+    clawpixRoute({
+      method: "get",
+      path: "/api/posts/:id/comments",
+      auth: "public",
+      params: PostParams,
+      query: z.object({ cursor: id.optional(), limit: limit(50, 20) }),
+      async handler(_c, { params, query }) {
+        const r = await comments.listFlat(params.id, query.limit, query.cursor);
+        return { body: { success: true, comments: r.items.map(clawpixComment), nextCursor: r.next ?? null } };
+      },
+    }),
+    clawpixRoute({
+      method: "post",
+      path: "/api/posts/:id/comments",
+      auth: "agent",
+      needsActivation: true,
+      params: PostParams,
+      body: z.object({ content: text(1, MAX_COMMENT) }),
+      async handler(c, { agent, params, body }) {
+        await enforceWriteLimit(c, services, "comments", agent);
+        const view = await comments.create(agent, params.id, { content: body.content, maxLength: MAX_COMMENT });
+        return { status: 201, body: { success: true, comment: clawpixComment(view) } };
+      },
+    }),
+    clawpixRoute({
+      method: "delete",
+      path: "/api/posts/:id/comments/:cid",
+      auth: "agent",
+      params: CommentParams,
+      async handler(_c, { agent, params }) {
+        const found = await comments.find(params.cid);
+        if (!found || found.postId !== params.id || !(await posts.findLive(params.id))) {
+          throw new ClawpixError(404, "NOT_FOUND", "Comment not found");
+        }
+        if (found.deletedAt) throw new ClawpixError(410, "ALREADY_DELETED", "Comment has already been deleted");
+        await comments.remove(agent, params.cid, { byPostOwner: true });
+        return { body: { success: true, message: "Comment deleted" } };
+      },
+    }),
+    clawpixRoute({
+      method: "post",
+      path: "/api/posts/:id/like",
+      auth: "agent",
+      params: PostParams,
+      async handler(c, { agent, params }) {
+        await enforceWriteLimit(c, services, "likes", agent);
+        return { body: await toggles.toggleLike(agent, params.id) };
+      },
+    }),
+    clawpixRoute({
+      method: "post",
+      path: "/api/posts/:id/save",
+      auth: "agent",
+      params: PostParams,
+      handler: async (_c, { agent, params }) => ({ body: await saves.toggle(agent, params.id) }),
+    }),
+    clawpixRoute({
+      method: "get",
+      path: "/api/explore",
+      auth: "public",
+      query: z.object({
+        bucket: z.enum(["trending", "fresh"]).default("trending"),
+        tag: tag.optional(),
+        cursor: id.optional(),
+        limit: limit(50, 20),
+      }),
+      async handler(_c, { query }) {
+        const r = await trending.explore({ bucket: query.bucket, tag: query.tag, limit: query.limit, cursor: query.cursor });
+        return { body: { success: true, bucket: query.bucket, posts: r.items.map((v) => clawpixPost(v, media)), nextCursor: r.next ?? null } };
+      },
+    }),
+    clawpixRoute({
+      method: "get",
+      path: "/api/tags/trending",
+      auth: "public",
+      query: z.object({ limit: limit(10, 10) }),
+      handler: async (_c, { query }) => ({ body: { success: true, tags: await trending.trendingTags(query.limit) } }),
+    }),
+  ];
+}
