@@ -1,12 +1,16 @@
-import type { Federation, InboxContext } from "@fedify/fedify";
-import { Activity, Announce, Create, Delete, Flag, Follow, isActor, Like, Note, Undo, Update } from "@fedify/vocab";
+import type { Federation, InboxContext, RequestContext } from "@fedify/fedify";
+import type { Agent } from "../src/domain/agents/service.ts";
+import { safeFetch } from "./fetch.ts";
+import { Accept, Activity, Announce, Create, Delete, Flag, Follow, isActor, Like, Move, Note, Reject, Undo, Update } from "@fedify/vocab";
 import { getLogger } from "@logtape/logtape";
 import { DomainError } from "../src/domain/errors.ts";
 import { MAX_COMMENT_LENGTH } from "../src/domain/comments/service.ts";
 import { INSTANCE_IDENTIFIER, type FedData } from "./context.ts";
 import { htmlToText } from "./html.ts";
 import { toAccept, type NoteKind } from "./notes.ts";
-import { persistActor, remoteAgentOf } from "./remote.ts";
+import { backfillOutbox } from "./backfill.ts";
+import { persistActor, remoteAgentOf, remoteLoader, toRemoteNote } from "./remote.ts";
+import { cacheThumbnails } from "./thumbnails.ts";
 
 const log = getLogger(["clawgram", "federation", "inbox"]);
 type Ctx = InboxContext<FedData>;
@@ -44,6 +48,55 @@ async function localCommentId(ctx: Ctx, iri: URL): Promise<string | null> {
 export function replyText(html: string): string {
   const text = htmlToText(html).replace(/^(@[\w.-]+(@[\w.:-]+)?\s+)+/u, "").trim();
   return text.length > MAX_COMMENT_LENGTH ? `${text.slice(0, MAX_COMMENT_LENGTH - 1)}…` : text;
+}
+
+/** An object we could not (or would not) fetch: oversized, malformed, redirected somewhere private… Nothing is kept. */
+function unfetchable(error: unknown): null {
+  log.info("Referenced object refused: {error}", { error });
+  return null;
+}
+
+/** The account itself is gone: so are its posts here and our agents' follows of it. */
+async function accountDeleted(data: FedData, account: Agent): Promise<void> {
+  await data.remotePosts.removeAllBy(account);
+  await data.social.dropRemoteAccount(account);
+}
+
+/**
+ * A deleted account's farewell `Delete` can't be verified (its key went with it: 404/410). Like Mastodon and Hollo we
+ * accept it (202) only after checking ourselves that the actor is really gone from its server.
+ */
+async function onUnverified(ctx: RequestContext<FedData>, activity: Activity): Promise<Response | void> {
+  if (!(activity instanceof Delete) || !activity.actorId || activity.objectId?.href !== activity.actorId.href) return;
+  const account = await ctx.data.agents.findByActorIri(activity.actorId.href);
+  if (!account || account.kind !== "remote") return;
+  const res = await safeFetch(activity.actorId, {
+    allowLoopback: ctx.data.config.federation.allowPrivateAddress,
+    maxBytes: 64 * 1024,
+    accept: "application/activity+json",
+    timeoutMs: 5_000,
+  }).catch(() => null);
+  if (res?.status !== 404 && res?.status !== 410) return;
+  await accountDeleted(ctx.data, account);
+  return new Response(null, { status: 202 });
+}
+
+/** A fediverse post we store, by its id: replies to it become comments like replies to our own posts. */
+async function storedRemotePostId(ctx: Ctx, iri: URL): Promise<string | null> {
+  const stored = await ctx.data.remotePosts.findByIri(iri.href);
+  return stored && !stored.deleted ? stored.postId : null;
+}
+
+/**
+ * A new post from a fediverse account: kept only when an agent here follows the account (accepted), and only what the
+ * domain's ingestion rules accept (an image post on the author's own server).
+ */
+async function ingestPost(ctx: Ctx, create: Create, note: Note): Promise<void> {
+  const author = await remoteAgentOf(ctx, create);
+  if (!author || !(await ctx.data.social.isFollowedLocally(author.id))) return;
+  const data = await toRemoteNote(note, remoteLoader(ctx), ctx.contextLoader);
+  const result = data && (await ctx.data.remotePosts.ingest(author, data));
+  if (result?.created) await cacheThumbnails(ctx, result.postId);
 }
 
 export function registerInbox(federation: Federation<FedData>): void {
@@ -100,11 +153,15 @@ export function registerInbox(federation: Federation<FedData>): void {
     )
     .on(Create, (ctx, create) =>
       guard("Create", async () => {
-        const note = await create.getObject(ctx);
-        if (!(note instanceof Note) || !note.id || !note.replyTargetId) return;
-        // The reply must be the actor's own, on the actor's own server.
+        // Objects given by id are fetched by our own loader (SSRF-safe, size-capped); an embedded object from another
+        // origin is not trusted but re-fetched from its own server (Fedify's default).
+        const loader = remoteLoader(ctx);
+        const note = await create.getObject({ documentLoader: loader, contextLoader: ctx.contextLoader }).catch(unfetchable);
+        if (!(note instanceof Note) || !note.id) return;
+        // The note must be the actor's own, on the actor's own server.
         if (!sameOrigin(note.id, create.actorId) || note.attributionId?.href !== create.actorId?.href) return;
-        let postId = localPostId(ctx, note.replyTargetId);
+        if (!note.replyTargetId) return ingestPost(ctx, create, note);
+        let postId = localPostId(ctx, note.replyTargetId) ?? (await storedRemotePostId(ctx, note.replyTargetId));
         let parentId: string | undefined;
         if (!postId) {
           const parent = await localCommentId(ctx, note.replyTargetId);
@@ -126,17 +183,67 @@ export function registerInbox(federation: Federation<FedData>): void {
       guard("Delete", async () => {
         const objectId = del.objectId;
         if (!objectId || !sameOrigin(objectId, del.actorId)) return;
+        const author = await ctx.data.agents.findByActorIri(del.actorId!.href);
+        if (!author || author.kind !== "remote") return;
+        if (objectId.href === author.actorIri) return accountDeleted(ctx.data, author);
+        // remove() checks the post is the deleter's own.
+        if (await ctx.data.remotePosts.remove(author, objectId.href)) return;
         const comment = await ctx.data.comments.findByIri(objectId.href);
         if (!comment) return;
-        const agent = await ctx.data.agents.findByActorIri(del.actorId!.href);
+        const agent = author;
         // Only the reply's author deletes it (comments.remove checks authorship too).
         if (agent) await ctx.data.comments.remove(agent, comment.id);
       }),
     )
     .on(Update, (ctx, update) =>
       guard("Update", async () => {
-        const object = await update.getObject(ctx);
+        const loader = remoteLoader(ctx);
+        const object = await update.getObject({ documentLoader: loader, contextLoader: ctx.contextLoader }).catch(unfetchable);
         if (isActor(object) && object.id?.href === update.actorId?.href) await persistActor(ctx, object);
+        if (!(object instanceof Note) || !object.id) return;
+        // Only the author edits, from its own server; update() also checks the stored post is theirs.
+        if (!sameOrigin(object.id, update.actorId) || object.attributionId?.href !== update.actorId?.href) return;
+        const author = await ctx.data.agents.findByActorIri(update.actorId!.href);
+        const data = author && (await toRemoteNote(object, loader, ctx.contextLoader));
+        if (author && data) await ctx.data.remotePosts.update(author, data);
+      }),
+    )
+    .on(Accept, (ctx, accept) =>
+      guard("Accept", async () => {
+        const followIri = accept.objectId;
+        if (!followIri || followIri.origin !== new URL(ctx.canonicalOrigin).origin) return;
+        const account = await remoteAgentOf(ctx, accept);
+        // Only the followed account accepts (acceptRemoteFollow matches the Follow to it).
+        if (!account || !(await ctx.data.social.acceptRemoteFollow(followIri.href, account))) return;
+        if (account.postCount === 0) await backfillOutbox(ctx, account);
+      }),
+    )
+    .on(Reject, (ctx, reject) =>
+      guard("Reject", async () => {
+        const followIri = reject.objectId;
+        if (!followIri || followIri.origin !== new URL(ctx.canonicalOrigin).origin) return;
+        const account = await remoteAgentOf(ctx, reject);
+        if (account) await ctx.data.social.rejectRemoteFollow(followIri.href, account);
+      }),
+    )
+    .on(Move, (ctx, move) =>
+      guard("Move", async () => {
+        // An account announces its own move; the new account must list the old one in alsoKnownAs.
+        if (!move.actorId || move.objectId?.href !== move.actorId.href || !move.targetId) return;
+        const old = await ctx.data.agents.findByActorIri(move.actorId.href);
+        if (!old || old.kind !== "remote") return;
+        const target = await ctx.lookupObject(move.targetId.href, { documentLoader: remoteLoader(ctx), contextLoader: ctx.contextLoader });
+        if (!isActor(target) || target.id?.href !== move.targetId.href || !target.aliasIds.some((a) => a.href === old.actorIri)) return;
+        const moved = await persistActor(ctx, target);
+        if (!moved) return;
+        await ctx.data.remoteAccounts.recordMove(old, moved.actorIri!);
+        // Follow along: each agent here following the old account follows the new one instead.
+        for (const followerId of await ctx.data.social.remoteFollowersOf(old.id)) {
+          const follower = await ctx.data.agents.findById(followerId);
+          if (follower?.kind !== "local") continue;
+          await ctx.data.social.unfollow(follower, old.name);
+          await guard("Move", () => ctx.data.social.follow(follower, moved.name).then(() => {}));
+        }
       }),
     )
     .on(Flag, (ctx, flag) =>
@@ -150,6 +257,7 @@ export function registerInbox(federation: Federation<FedData>): void {
         }
       }),
     )
+    .onUnverifiedActivity((ctx, activity) => onUnverified(ctx, activity))
     .onError((_ctx, error) => {
       log.warning("Inbox listener failed: {error}", { error });
     });

@@ -105,42 +105,84 @@ export function toActorUpdate(actor: Service): Update {
 }
 
 /**
- * A local agent's comment that answers a fediverse reply, as a Note in that thread mentioning the remote author, so
- * the conversation continues on their side.
+ * A local agent's comment in a thread that involves the fediverse, as a Note in that thread mentioning the remote
+ * author it answers (and the remote post's author, when that is someone else), so the conversation continues there.
  */
 export function toReplyNote(
   ctx: FedContext,
   comment: CommentView,
   parent: { iri: string; authorIri: URL; authorHandle: string },
+  alsoMention: { iri: URL; handle: string }[] = [],
 ): Note {
   const actor = ctx.getActorUri(comment.author.name);
   const id = commentNoteUri(ctx, comment.author.name, comment.comment.id);
-  const mention = `<span class="h-card"><a href="${escapeHtml(parent.authorIri.href)}" class="u-url mention">@<span>${escapeHtml(parent.authorHandle.split("@")[0]!)}</span></a></span>`;
+  const mentions = [{ iri: parent.authorIri, handle: parent.authorHandle }, ...alsoMention.filter((m) => m.iri.href !== parent.authorIri.href)];
+  const links = mentions
+    .map(
+      (m) =>
+        `<span class="h-card"><a href="${escapeHtml(m.iri.href)}" class="u-url mention">@<span>${escapeHtml(m.handle.split("@")[0]!)}</span></a></span>`,
+    )
+    .join(" ");
   return new Note({
     id,
     attribution: actor,
     to: PUBLIC_COLLECTION,
-    ccs: [ctx.getFollowersUri(comment.author.name), parent.authorIri],
+    ccs: [ctx.getFollowersUri(comment.author.name), ...mentions.map((m) => m.iri)],
     replyTarget: new URL(parent.iri),
-    content: `<p>${mention} ${escapeHtml(comment.comment.content)}</p>`,
+    content: `<p>${links} ${escapeHtml(comment.comment.content)}</p>`,
     published: instant(comment.comment.createdAt),
-    tags: [new Mention({ name: `@${parent.authorHandle}`, href: parent.authorIri })],
+    tags: mentions.map((m) => new Mention({ name: `@${m.handle}`, href: m.iri })),
   });
 }
 
+export type FederatedReply = {
+  note: Note;
+  author: Agent;
+  /** Remote accounts that should receive it: the ones mentioned and the other remote participants of the thread. */
+  recipients: Agent[];
+};
+
 /**
- * A local agent's comment answering a fediverse reply, as the Note the bridge delivered, with the remote author it
- * went to; null for every other comment (those stay local). The object dispatcher serves the same Note, so the id we
- * deliver dereferences (Mastodon fetches `inReplyTo` chains and re-fetches objects it was sent).
+ * A local agent's comment that belongs on the fediverse, as the Note the bridge delivers: a reply to a fediverse
+ * reply, or any comment under a fediverse post (in reply to the post or to the comment it answers). Null for every
+ * other comment (those stay local). The object dispatcher serves the same Note, so the id we deliver dereferences
+ * (Mastodon fetches `inReplyTo` chains and re-fetches objects it was sent). `includeDeleted` rebuilds it for a Delete.
  */
-export async function federatedReply(ctx: FedContext, commentId: string): Promise<{ note: Note; author: Agent; parentAuthor: Agent } | null> {
-  const { comments, agents } = ctx.data;
+export async function federatedReply(ctx: FedContext, commentId: string, options: { includeDeleted?: boolean } = {}): Promise<FederatedReply | null> {
+  const { comments, agents, posts } = ctx.data;
   const comment = await comments.find(commentId);
-  if (!comment?.parentId || comment.deletedAt) return null;
-  const parent = await comments.find(comment.parentId);
-  if (!parent?.iri) return null;
-  const [author, parentAuthor] = await Promise.all([agents.findById(comment.agentId), agents.findById(parent.agentId)]);
-  if (!author || author.kind !== "local" || !parentAuthor?.actorIri) return null;
-  const note = toReplyNote(ctx, { comment, author }, { iri: parent.iri, authorIri: new URL(parentAuthor.actorIri), authorHandle: parentAuthor.name });
-  return { note, author, parentAuthor };
+  if (!comment || (comment.deletedAt && !options.includeDeleted)) return null;
+  const author = await agents.findById(comment.agentId);
+  if (!author || author.kind !== "local") return null;
+  const post = await posts.findLive(comment.postId);
+  if (!post) return null;
+  const remotePost = post.isRemote ? (await posts.hydrate([post]))[0]?.remote : undefined;
+  const parent = comment.parentId ? await comments.find(comment.parentId) : null;
+  if (!remotePost && !parent?.iri) return null;
+  const [postAuthor, parentAuthor] = await Promise.all([agents.findById(post.agentId), parent ? agents.findById(parent.agentId) : null]);
+  const target = parent ? parentAuthor : postAuthor;
+  const inReplyTo = parent
+    ? (parent.iri ?? (parentAuthor?.kind === "local" ? commentNoteUri(ctx, parentAuthor.name, parent.id).href : null))
+    : (remotePost?.iri ?? null);
+  if (!inReplyTo || !target) return null;
+  const remote = (a: Agent | null | undefined): a is Agent => !!a && a.kind === "remote" && !!a.actorIri;
+  // Whom the note mentions: the remote author it answers, and the remote post's author.
+  const mentioned = [target, postAuthor].filter(remote);
+  const primary = remote(target) ? target : mentioned[0];
+  if (!primary) return null;
+  const note = toReplyNote(
+    ctx,
+    { comment, author },
+    { iri: inReplyTo, authorIri: new URL(primary.actorIri!), authorHandle: primary.name },
+    mentioned.map((a) => ({ iri: new URL(a.actorIri!), handle: a.name })),
+  );
+  // Thread participants: remote authors further up the chain also get it (as Mastodon delivers to a conversation).
+  const recipients = new Map(mentioned.map((a) => [a.id, a]));
+  let up = parent;
+  for (let depth = 0; up?.parentId && depth < 8; depth++) {
+    up = await comments.find(up.parentId);
+    const who = up ? await agents.findById(up.agentId) : null;
+    if (remote(who)) recipients.set(who.id, who);
+  }
+  return { note, author, recipients: [...recipients.values()] };
 }

@@ -8,8 +8,13 @@ import {
 } from "@fedify/fedify";
 import { signRequest } from "@fedify/fedify/sig";
 import {
+  Accept,
   Activity,
   Announce,
+  Hashtag,
+  Image,
+  Move,
+  Reject,
   Create,
   Delete,
   Endpoints,
@@ -54,8 +59,23 @@ type KeyPair = webcrypto.CryptoKeyPair;
 
 export type Peer = Awaited<ReturnType<typeof startPeer>>;
 
-export async function startPeer(options: { actors?: string[] } = {}) {
+/** An image attached to a peer post (`publish`). */
+export type PeerImage = { url: URL; mediaType: string; width?: number; height?: number; alt?: string };
+
+export async function startPeer(options: { actors?: string[]; locked?: string[] } = {}) {
   const names = options.actors ?? ["alice", "mallory"];
+  /** Accounts that approve followers by hand (their Follows wait in `pendingFollows`). */
+  const locked = new Set(options.locked ?? []);
+  /** Accepted followers per peer account, as delivery targets. */
+  const followers = new Map<string, Map<string, Recipient>>(names.map((n) => [n, new Map()]));
+  /** Follows waiting for a locked account's decision. */
+  const pendingFollows: { follow: Follow; as: string; from: Actor }[] = [];
+  /** Each account's published posts (newest last), served from its outbox. */
+  const outboxes = new Map<string, Create[]>(names.map((n) => [n, []]));
+  /** alsoKnownAs per account (for Move). */
+  const aliases = new Map<string, URL[]>();
+  /** Deleted accounts: their actor answers 410 Gone (keys are kept, so they can still sign a farewell). */
+  const gone = new Set<string>();
   const keys = new Map<string, KeyPair[]>();
   for (const name of names) {
     keys.set(name, [await generateCryptoKeyPair("RSASSA-PKCS1-v1_5"), await generateCryptoKeyPair("Ed25519")]);
@@ -63,6 +83,8 @@ export async function startPeer(options: { actors?: string[] } = {}) {
   const received: Received[] = [];
   /** Raw bodies of inbox POSTs by activity id (the listener only sees the parsed activity). */
   const rawById = new Map<string, any>();
+  /** How many times each activity id was POSTed to any of the peer's inboxes (duplicates included). */
+  const deliveries = new Map<string, number>();
   /** The peer's own notes (replies), served from the object dispatcher. */
   const notes = new Map<string, Note>();
   /** Extra raw routes (a forged key document, …). */
@@ -77,7 +99,10 @@ export async function startPeer(options: { actors?: string[] } = {}) {
     if (request.method === "POST" && url.pathname.endsWith("inbox")) {
       try {
         const json: any = await request.clone().json();
-        if (json && typeof json.id === "string") rawById.set(json.id, json);
+        if (json && typeof json.id === "string") {
+          rawById.set(json.id, json);
+          deliveries.set(json.id, (deliveries.get(json.id) ?? 0) + 1);
+        }
       } catch {
         // Not JSON: Fedify answers it.
       }
@@ -107,14 +132,19 @@ export async function startPeer(options: { actors?: string[] } = {}) {
       summary: summaries.get(identifier) ?? null,
       url: new URL(`/@${identifier}`, origin),
       inbox: ctx.getInboxUri(identifier),
+      outbox: ctx.getOutboxUri(identifier),
       endpoints: new Endpoints({ sharedInbox: ctx.getInboxUri() }),
+      manuallyApprovesFollowers: locked.has(identifier),
+      aliases: aliases.get(identifier) ?? [],
       publicKey: pairs[0]!.cryptographicKey,
       assertionMethods: pairs.map((p) => p.multikey),
     });
   }
 
   federation
-    .setActorDispatcher("/users/{identifier}", (ctx, identifier) => (keys.has(identifier) ? person(ctx, identifier) : null))
+    .setActorDispatcher("/users/{identifier}", (ctx, identifier) =>
+      gone.has(identifier) ? new Tombstone({ id: ctx.getActorUri(identifier) }) : keys.has(identifier) ? person(ctx, identifier) : null,
+    )
     .setKeyPairsDispatcher((_ctx, identifier) => keys.get(identifier) ?? [])
     .mapHandle((_ctx, username) => (keys.has(username) ? username : null));
 
@@ -123,15 +153,37 @@ export async function startPeer(options: { actors?: string[] } = {}) {
     return note ?? null;
   });
 
+  federation.setOutboxDispatcher("/users/{identifier}/outbox", (_ctx, identifier) =>
+    keys.has(identifier) ? { items: [...(outboxes.get(identifier) ?? [])].reverse() } : null,
+  );
+
+  const record = (activity: Activity, recipient: string | null) =>
+    received.push({ activity, json: (activity.id && rawById.get(activity.id.href)) ?? null, inbox: recipient ?? "shared" });
+
   federation
     .setInboxListeners("/users/{identifier}/inbox", "/inbox")
+    .on(Follow, async (ctx, follow) => {
+      record(follow, ctx.recipient);
+      const target = ctx.parseUri(follow.objectId);
+      const from = await follow.getActor(ctx);
+      if (target?.type !== "actor" || !from?.id) return;
+      // Like Mastodon: unlocked accounts accept at once, locked ones wait for their owner.
+      if (locked.has(target.identifier)) pendingFollows.push({ follow, as: target.identifier, from });
+      else await decide(follow, target.identifier, from, true);
+    })
     .on(Activity, (ctx, activity) => {
-      received.push({
-        activity,
-        json: (activity.id && rawById.get(activity.id.href)) ?? null,
-        inbox: ctx.recipient ?? "shared",
-      });
+      record(activity, ctx.recipient);
     });
+
+  /** Accepts (or rejects) a follow of `as`, as Mastodon does: the Follow embedded, sent to the follower. */
+  async function decide(follow: Follow, as: string, from: Actor, accept: boolean): Promise<void> {
+    const c = federation.createContext(new URL(origin), undefined);
+    const actor = c.getActorUri(as);
+    const values = { id: new URL(`/activities/${accept ? "accept" : "reject"}/${randomUUID()}`, origin), actor, object: follow };
+    if (accept) followers.get(as)!.set(from.id!.href, from);
+    else followers.get(as)!.delete(from.id!.href);
+    await c.sendActivity({ identifier: as }, from, accept ? new Accept(values) : new Reject(values), { immediate: true });
+  }
 
   const ctx = (): Context<void> => federation.createContext(new URL(origin), undefined);
   const actorUri = (name = "alice") => ctx().getActorUri(name);
@@ -168,7 +220,7 @@ export async function startPeer(options: { actors?: string[] } = {}) {
 
     send,
     /** Waits for an activity of `type` matching `pred` to arrive in the peer's inboxes. */
-    receivedOf: (type: string, pred: (r: Received) => boolean = () => true) =>
+    receivedOf: (type: string, pred: (r: Received) => unknown = () => true) =>
       received.filter((r) => r.json?.type === type && pred(r)),
 
     // --- the backdoor: alice acts -------------------------------------------------------------------------------
@@ -269,6 +321,81 @@ export async function startPeer(options: { actors?: string[] } = {}) {
         });
       }
       return fetch(request, { redirect: "manual" });
+    },
+
+    // --- following and posting (part 2: our agents follow peer accounts) -------------------------------------------
+    deliveries,
+    gone,
+    followers,
+    pendingFollows,
+    outboxes,
+    aliases,
+    /** The locked account's owner decides on every waiting follow. */
+    async decidePending(accept: boolean, as = "alice"): Promise<number> {
+      const waiting = pendingFollows.filter((p) => p.as === as);
+      for (const p of waiting) {
+        pendingFollows.splice(pendingFollows.indexOf(p), 1);
+        await decide(p.follow, p.as, p.from, accept);
+      }
+      return waiting.length;
+    },
+    /** Serves bytes at `path` on the peer (images of posts). */
+    serve(pathname: string, body: Uint8Array | string, contentType: string, status = 200, headers: Record<string, string> = {}) {
+      routes.set(pathname, () => new Response(body as ConstructorParameters<typeof Response>[0], { status, headers: { "content-type": contentType, ...headers } }));
+      return new URL(pathname, origin);
+    },
+    /**
+     * A new post by `as` (a Note with images, CW, hashtags), kept in its outbox and, unless `deliver` is false,
+     * delivered as Create to its followers.
+     */
+    async publish(
+      post: { html: string; images: PeerImage[]; summary?: string; sensitive?: boolean; tags?: string[]; published?: Temporal.Instant },
+      opts: { as?: string; deliver?: boolean } = {},
+    ): Promise<{ note: Note; create: Create }> {
+      const as = opts.as ?? "alice";
+      const id = ctx().getObjectUri(Note, { identifier: as, id: randomUUID() });
+      const note = new Note({
+        id,
+        attribution: actorUri(as),
+        to: PUBLIC_COLLECTION,
+        cc: new URL(`${actorUri(as).href}/followers`),
+        content: post.html,
+        summary: post.summary ?? null,
+        sensitive: post.sensitive ?? false,
+        url: new URL(`/@${as}/${id.pathname.split("/").pop()}`, origin),
+        published: post.published ?? Temporal.Now.instant(),
+        attachments: post.images.map(
+          (i) => new Image({ url: i.url, mediaType: i.mediaType, width: i.width ?? null, height: i.height ?? null, name: i.alt ?? null, summary: i.alt ?? null }),
+        ),
+        tags: (post.tags ?? []).map((t) => new Hashtag({ name: `#${t}`, href: new URL(`/tags/${t}`, origin) })),
+      });
+      notes.set(id.href, note);
+      const create = new Create({ id: new URL(`${id.href}/activity`), actor: actorUri(as), to: PUBLIC_COLLECTION, object: note, published: note.published });
+      outboxes.get(as)!.push(create);
+      if (opts.deliver !== false) await peer.toFollowers(create, as);
+      return { note, create };
+    },
+    /** Delivers an activity of `as` to each of its accepted followers. */
+    async toFollowers(activity: Activity, as = "alice"): Promise<void> {
+      const targets = [...followers.get(as)!.values()];
+      if (targets.length > 0) await send(activity, targets, as);
+    },
+    /** An edit of one of `as`'s notes, sent as Update(Note) to `to` (its followers by default). */
+    async updateNote(note: Note, changes: { html?: string; summary?: string | null }, opts: { as?: string; to?: Recipient[] } = {}): Promise<Update> {
+      const as = opts.as ?? "alice";
+      const edited = note.clone({ content: changes.html ?? note.content, summary: changes.summary === undefined ? note.summary : changes.summary, updated: Temporal.Now.instant() });
+      if (!opts.to && notes.has(note.id!.href)) notes.set(note.id!.href, edited);
+      const update = new Update({ id: newId("update"), actor: actorUri(as), to: PUBLIC_COLLECTION, object: edited });
+      if (opts.to) await send(update, opts.to, as);
+      else await peer.toFollowers(update, as);
+      return update;
+    },
+    /** `as` moves to `to` (which lists `as` in alsoKnownAs), announced to its followers. */
+    async move(to: string, as = "alice"): Promise<Move> {
+      aliases.set(to, [actorUri(as)]);
+      const move = new Move({ id: newId("move"), actor: actorUri(as), object: actorUri(as), target: actorUri(to) });
+      await peer.toFollowers(move, as);
+      return move;
     },
 
     close: () => server.close(),
