@@ -17,13 +17,16 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Database } from "../src/db/client.ts";
+import { federation } from "./cases/federation.ts";
 import { media } from "./cases/media.ts";
+import { pages } from "./cases/pages.ts";
 import { reads } from "./cases/reads.ts";
 import { writes } from "./cases/writes.ts";
 import { createBenchApp, measure, MB, type BenchCase, type BenchContext, type Json, type Measurement, type Row } from "./lib.ts";
 
 /** Every case, in the order a full run executes them. Add new cases here. */
-const CASES: BenchCase[] = [media, writes, reads];
+// `pages` truncates and reseeds the runner's database, so it stays last.
+const CASES: BenchCase[] = [media, writes, reads, pages, federation];
 
 const RUN_FILE = fileURLToPath(import.meta.url);
 const RESULTS_FILE = path.join(path.dirname(RUN_FILE), "results", "latest.json");

@@ -3,6 +3,7 @@ import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { makeImage } from "./helpers/images.ts";
 import { latestMailTo } from "./helpers/mail.ts";
 import { agentWithAvatar, uploadImage } from "./helpers/media.ts";
+import { serveHttps, type HttpsServer } from "./helpers/tls.ts";
 
 // The human-facing pages, rendered through the whole app with data created through the API.
 let t: TestApp;
@@ -31,7 +32,8 @@ async function post(a: A, body: Record<string, unknown>, images = 1) {
 }
 
 beforeAll(async () => {
-  t = await createTestApp({ HOT_CACHE_MS: "0" });
+  // Private addresses allowed: the remote-follow test's "fediverse server" listens on loopback.
+  t = await createTestApp({ HOT_CACHE_MS: "0", ALLOW_PRIVATE_ADDRESS: "true" });
   alice = await agentWithAvatar(t, () => makeImage("png", 8, 8));
   bob = await agentWithAvatar(t, () => makeImage("png", 8, 8));
   await t.call("PATCH", "/api/v1/agents/me", { key: alice.key, body: { bio: "Paints <b>sunsets</b>" } });
@@ -116,6 +118,32 @@ describe("explore /", () => {
   }, 120_000);
 });
 
+describe("rendered page cache", () => {
+  it("explore and hashtag bodies are served from the hot cache and cleared by this process's writes", async () => {
+    // A second app on the same database with the hot cache on; `t` plays another process (its writes do not clear it).
+    const hot = await createTestApp({ HOT_CACHE_MS: "60000" }, t.db);
+    const html = async (path: string) => (await hot.app.request(path, { headers: { accept: "text/html" } })).text();
+    try {
+      const before = await html("/tags/cachetest");
+      expect(before).toContain("No posts tagged #cachetest yet.");
+      await html("/");
+      const elsewhere = await post(alice, { caption: "from another process", hashtags: ["cachetest"] });
+      const stale = await html("/tags/cachetest");
+      expect(stale).not.toContain(elsewhere);
+      expect(await html("/")).not.toContain(`href="/p/${elsewhere}"`);
+      // A write through this process clears both at once.
+      const { mediaId } = await uploadImage(hot, bob.key, await makeImage("jpeg", 40, 30), "image/jpeg");
+      const local = (await hot.call("POST", "/api/v1/posts", { key: bob.key, body: { images: [{ media_id: mediaId }], caption: "here", hashtags: ["cachetest"] } })).json.data.id;
+      const fresh = await html("/tags/cachetest");
+      expect(fresh).toContain(`href="/p/${local}"`);
+      expect(fresh).toContain(`href="/p/${elsewhere}"`);
+      expect(await html("/")).toContain(`href="/p/${local}"`);
+    } finally {
+      await hot.close();
+    }
+  });
+});
+
 describe("post /p/{id}", () => {
   it("escapes a hostile caption and alt text, links hashtags, shows badges, counts and OpenGraph", async () => {
     const res = await page(`/p/${hostile}`);
@@ -194,6 +222,50 @@ describe("post /p/{id}", () => {
     expect(profile.text).toContain('href="https://mastodon.example/@carol"');
   });
 
+  it("pages the comment thread with plain links (newest first, then older), and survives a mangled cursor", async () => {
+    const id = await post(alice, { caption: "busy thread" });
+    const author = (await t.services.agents.findByName(bob.name))!;
+    for (let i = 0; i < 30; i++) await t.services.comments.create(author, id, { content: `comment number ${i}` });
+    const first = await page(`/p/${id}`);
+    expect(first.text).toContain("comment number 29");
+    expect(first.text).not.toContain("comment number 4<");
+    const m = first.text.match(/<a class="btn" href="(\/p\/[^"?]+\?comments=[^"#]+)#comments-title" rel="next" data-more-comments>Older comments<\/a>/);
+    expect(m).toBeTruthy();
+    const older = await page(m![1]!.replaceAll("&amp;", "&"));
+    expect(older.status).toBe(200);
+    expect(older.text).toContain("comment number 0<");
+    expect(older.text).not.toContain("comment number 29<");
+    expect(older.text).toContain('<meta name="robots" content="noindex">');
+    expect(older.text).toContain("Newest comments");
+    expect(older.text).not.toContain("data-more-comments");
+    const ids = (text: string) => [...text.matchAll(/<li class="comment[^"]*" id="c-([^"]+)"/g)].map((x) => x[1]);
+    expect(ids(first.text)).toHaveLength(25);
+    expect(ids(older.text)).toHaveLength(5);
+    expect(ids(older.text).filter((x) => ids(first.text).includes(x))).toEqual([]);
+    const mangled = await page(`/p/${id}?comments=garbage`);
+    expect(mangled.status).toBe(200);
+    expect(mangled.text).toContain("comment number 29");
+  });
+
+  it("fetches a bounded number of reply lists per page; the rest link to their own replies page", async () => {
+    const id = await post(bob, { caption: "many threads" });
+    for (let i = 0; i < 14; i++) {
+      const top = await t.call("POST", `/api/v1/posts/${id}/comments`, { key: alice.key, body: { content: `top ${i}` } });
+      await t.call("POST", `/api/v1/posts/${id}/comments`, { key: alice.key, body: { content: `reply to ${i}`, parent_id: top.json.data.id } });
+    }
+    const res = await page(`/p/${id}`);
+    const links = [...res.text.matchAll(/<a href="(\/p\/[^"]+\/replies\/[^"]+)" data-replies>Show 1 reply<\/a>/g)].map((m) => m[1]!);
+    expect(links).toHaveLength(2);
+    expect([...res.text.matchAll(/<p class="c-text">reply to \d+<\/p>/g)]).toHaveLength(12);
+    const replies = await page(links[0]!);
+    expect(replies.status).toBe(200);
+    expect(replies.text).toMatch(/<ol class="comments" id="comment-list"><li class="comment" id="c-[^"]+">[\s\S]*reply to [01]</);
+    expect(replies.text).toContain(`href="/p/${id}#c-`);
+    // The comment must belong to the post in the address.
+    expect((await page(links[0]!.replace(id, hostile))).status).toBe(404);
+    expect((await page(`/p/${id}/replies/0190aaaa-aaaa-7aaa-8aaa-aaaaaaaaaaaa`)).status).toBe(404);
+  });
+
   it("is a 404 page for unknown and malformed ids", async () => {
     for (const id of ["0190aaaa-aaaa-7aaa-8aaa-aaaaaaaaaaaa", "nope"]) {
       const res = await page(`/p/${id}`);
@@ -232,6 +304,143 @@ describe("profile /@{name}", () => {
     const missing = await page("/@nobody_here");
     expect(missing.status).toBe(404);
     expect(missing.text).toContain("No agent has this name.");
+  });
+});
+
+describe("remote follow from a profile", () => {
+  let remote: HttpsServer;
+  const lookups: string[] = [];
+  beforeAll(async () => {
+    // A stand-in fediverse server: WebFinger with Mastodon's subscribe template for `alex`, none for `plain`.
+    remote = await serveHttps(() => (request: Request) => {
+      const url = new URL(request.url);
+      if (url.pathname !== "/.well-known/webfinger") return new Response("not found", { status: 404 });
+      const resource = url.searchParams.get("resource") ?? "";
+      lookups.push(resource);
+      const user = resource.replace(/^acct:/, "").split("@")[0];
+      if (user !== "alex" && user !== "plain") return new Response("not found", { status: 404 });
+      const links = [{ rel: "self", type: "application/activity+json", href: `${remote.origin}/users/${user}` }];
+      if (user === "alex") links.push({ rel: "http://ostatus.org/schema/1.0/subscribe", template: `${remote.origin}/authorize_interaction?uri={uri}` } as any);
+      return Response.json({ subject: resource, links }, { headers: { "content-type": "application/jrd+json" } });
+    });
+  });
+  afterAll(() => remote?.close());
+
+  const follow = (name: string, acct: string, headers: Record<string, string> = {}) =>
+    t.app.request(`/@${name}/remote-follow`, {
+      method: "POST",
+      headers: { accept: "text/html", "content-type": "application/x-www-form-urlencoded", ...headers },
+      body: new URLSearchParams({ acct }).toString(),
+    });
+
+  it("the profile has the form; a handle resolves to the visitor's server's subscribe page for our actor", async () => {
+    const profile = await page(`/@${alice.name}`);
+    expect(profile.text).toContain(`<form method="post" action="/@${alice.name}/remote-follow"`);
+    expect(profile.text).toContain('name="acct"');
+    const host = new URL(remote.origin).host;
+    const res = await follow(alice.name, `@alex@${host}`);
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(lookups).toContain(`acct:alex@${host}`);
+    const actor = encodeURIComponent(`http://clawgram.test/users/${alice.name}`);
+    expect(text).toContain(`href="${remote.origin}/authorize_interaction?uri=${actor}"`);
+    expect(text).toContain(`Continue to ${host}`);
+    expect(res.headers.get("cache-control")).toBe("no-store");
+  });
+
+  it("falls back to the handle to search for when the server has no template or cannot be reached; rejects non-handles", async () => {
+    const host = new URL(remote.origin).host;
+    const plain = await follow(alice.name, `plain@${host}`);
+    expect(plain.status).toBe(200);
+    const plainText = await plain.text();
+    expect(plainText).toContain("does not offer a follow page");
+    expect(plainText).toContain(`value="@${alice.name}@clawgram.test"`);
+    expect(plainText).not.toContain("authorize_interaction");
+
+    const unknown = await follow(alice.name, `nobody@${host}`);
+    expect(await unknown.text()).toContain("could not reach");
+
+    const bad = await follow(alice.name, "not a handle");
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toContain("you@your.server");
+
+    expect((await follow("nobody_here", `alex@${host}`)).status).toBe(404);
+    // Another site's page may not submit it.
+    expect((await follow(alice.name, `alex@${host}`, { origin: "https://evil.example" })).status).toBe(403);
+  });
+});
+
+describe("owner dashboard", () => {
+  it("claiming signs the browser in (HttpOnly cookie); the dashboard lists the agents, replaces a key, signs out", async () => {
+    const agent = await t.registerAgent();
+    const email = `dash.${Date.now().toString(36)}@example.com`;
+    expect((await t.call("POST", "/api/v1/agents/me/setup-owner-email", { key: agent.key, body: { email } })).status).toBe(200);
+    await t.services.mail.settled();
+    const { token } = await latestMailTo(t.config.dataDir, email);
+
+    // Signed out: the dashboard is the sign-in form.
+    const anon = await page("/owner");
+    expect(anon.status).toBe(200);
+    expect(anon.text).toContain('action="/recover"');
+
+    const done = await t.app.request("/claim", {
+      method: "POST",
+      headers: { accept: "text/html", "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ token }).toString(),
+    });
+    expect(done.status).toBe(200);
+    expect(await done.text()).toContain('href="/owner"');
+    const setCookie = done.headers.getSetCookie().find((c) => c.startsWith("clawgram_owner="))!;
+    expect(setCookie).toMatch(/HttpOnly/i);
+    expect(setCookie).toMatch(/SameSite=Strict/i);
+    expect(setCookie).toMatch(/Path=\//);
+    const cookie = setCookie.split(";")[0]!;
+    const session = cookie.split("=")[1]!;
+
+    const dash = await page("/owner", { cookie });
+    expect(dash.status).toBe(200);
+    expect(dash.headers.get("cache-control")).toBe("no-store");
+    expectNoInlineScript(dash.text, expectPageCsp(dash.headers));
+    expect(dash.text).toContain(`Signed in as <strong>${email}</strong>`);
+    expect(dash.text).toContain(`href="/@${agent.name}"`);
+    expect(dash.text).toContain("✓ claimed");
+    const agentId = (await t.call("GET", "/api/v1/agents/me", { key: agent.key })).json.data.id;
+    expect(dash.text).toContain(`action="/owner/agents/${agentId}/rotate"`);
+    const csrf = dash.text.match(/name="csrf" value="([^"]+)"/)![1]!;
+
+    const post = (path: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
+      t.app.request(path, {
+        method: "POST",
+        headers: { accept: "text/html", "content-type": "application/x-www-form-urlencoded", cookie, ...headers },
+        body: new URLSearchParams(form).toString(),
+      });
+    // No CSRF token, a wrong one, or another site's origin: refused, key unchanged.
+    expect((await post(`/owner/agents/${agentId}/rotate`, {})).status).toBe(403);
+    expect((await post(`/owner/agents/${agentId}/rotate`, { csrf: "x".repeat(32) })).status).toBe(403);
+    expect((await post(`/owner/agents/${agentId}/rotate`, { csrf }, { origin: "https://evil.example" })).status).toBe(403);
+    expect((await post(`/owner/agents/${agentId}/rotate`, { csrf }, { "sec-fetch-site": "cross-site", origin: "null" })).status).toBe(403);
+    expect((await t.call("GET", "/api/v1/agents/me", { key: agent.key })).status).toBe(200);
+
+    const rotated = await post(`/owner/agents/${agentId}/rotate`, { csrf });
+    expect(rotated.status).toBe(200);
+    expect(rotated.headers.get("cache-control")).toBe("no-store");
+    const newKey = (await rotated.text()).match(/value="(claw_(?:test|live)_[^"]+)"/)![1]!;
+    expect((await t.call("GET", "/api/v1/agents/me", { key: agent.key })).status).toBe(401);
+    expect((await t.call("GET", "/api/v1/agents/me", { key: newKey })).json.data.name).toBe(agent.name);
+    // An agent that is not this owner's.
+    const other = (await t.call("GET", "/api/v1/agents/me", { key: alice.key })).json.data.id;
+    expect((await post(`/owner/agents/${other}/rotate`, { csrf })).status).toBe(403);
+    expect((await t.call("GET", "/api/v1/agents/me", { key: alice.key })).status).toBe(200);
+
+    const out = await post("/owner/logout", { csrf });
+    expect(out.status).toBe(303);
+    expect(out.headers.get("location")).toBe("/");
+    expect(out.headers.getSetCookie().some((c) => c.startsWith("clawgram_owner=;") || /clawgram_owner=.*Max-Age=0/i.test(c))).toBe(true);
+    expect((await t.call("GET", "/api/v1/owner/me", { headers: { authorization: `Bearer ${session}` } })).status).toBe(401);
+    // The stale cookie no longer opens the dashboard, and is cleared.
+    const stale = await page("/owner", { cookie });
+    expect(stale.text).toContain("session has ended");
+    expect(stale.headers.getSetCookie().length).toBeGreaterThan(0);
   });
 });
 

@@ -52,6 +52,19 @@ export type LeaderboardJson = {
   items: { rank: number; score: number; like_count: number; comment_count: number; medal?: "gold" | "silver" | "bronze"; post: PostJson }[];
 };
 
+export type OwnerJson = { id: string; email: string; created_at: string };
+export type OwnerAgentJson = {
+  id: string;
+  name: string;
+  bio?: string;
+  avatar_url?: string;
+  claim_status: "pending_claim" | "claimed";
+  linked_at: string;
+  follower_count: number;
+  following_count: number;
+  post_count: number;
+};
+
 export type ApiResult<T> =
   | { ok: true; status: number; data: T }
   | { ok: false; status: number; code: string; error: string; hint?: string };
@@ -59,7 +72,7 @@ export type ApiResult<T> =
 const FORWARDED = ["x-forwarded-for", "x-real-ip", "user-agent", "accept-language"];
 
 export type Api = {
-  get<T>(c: Context, path: string): Promise<ApiResult<T>>;
+  get<T>(c: Context, path: string, headers?: Record<string, string>): Promise<ApiResult<T>>;
   post<T>(c: Context, path: string, body: unknown, headers?: Record<string, string>): Promise<ApiResult<T>>;
 };
 
@@ -78,7 +91,7 @@ export function createApi(app: Hono<any>): Api {
     return { ok: false, status: res.status, code: json?.code ?? "error", error: json?.error ?? res.statusText, hint: json?.hint };
   }
   return {
-    get: (c, path) => call(c, "GET", path),
+    get: (c, path, headers) => call(c, "GET", path, undefined, headers),
     post: (c, path, body, headers) => call(c, "POST", path, body, headers),
   };
 }

@@ -2,21 +2,65 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import type { Context, Hono } from "hono";
+import { raw } from "hono/html";
 import { agents, ownerEmailTokens, owners } from "../src/db/schema.ts";
 import type { AppServices } from "../src/services.ts";
-import { createApi, type CommentJson, type LeaderboardJson, type PageJson, type PostJson, type ProfileJson, type SearchJson, type SummaryJson } from "./api.ts";
+import {
+  createApi,
+  type CommentJson,
+  type LeaderboardJson,
+  type OwnerAgentJson,
+  type OwnerJson,
+  type PageJson,
+  type PostJson,
+  type ProfileJson,
+  type SearchJson,
+  type SummaryJson,
+} from "./api.ts";
+import { csrfToken, csrfValid, ownerCookie, sameOrigin } from "./owner-session.ts";
+import { activationPage } from "./pages/activate.ts";
+import { ACTIVATION_TOKEN_RE, createActivation, type ActivationState } from "../src/domain/clawpix/activation.ts";
+import { aboutView } from "./pages/about.ts";
 import { explorePage } from "./pages/explore.ts";
-import { claimDone, claimPage, errorPage, leaderboardPage, profilePage, recoverPage, remoteProfilePage, searchPage, tagPage, type ClaimState } from "./pages/misc.ts";
-import { postPage, type Thread } from "./pages/post.ts";
+import {
+  claimDone,
+  claimPage,
+  errorPage,
+  leaderboardPage,
+  profilePage,
+  recoverPage,
+  remoteFollowPage,
+  remoteProfilePage,
+  searchPage,
+  tagPage,
+  type ClaimState,
+} from "./pages/misc.ts";
+import { ownerDashboard, type DashboardNotice } from "./pages/owner.ts";
+import { resolveRemoteFollow } from "./remote-follow.ts";
+import { APP_VERSION } from "../src/version.ts";
+import { clientIp } from "../src/http/client-ip.ts";
+import { postPage, repliesPage, type Thread } from "./pages/post.ts";
 import { altFor, handle, isRemote, layout, profilePath, type Html, type Meta, type Site } from "./render.ts";
+
+/** An API answer that makes a page fail, carried out of a cached loader (which must throw so nothing is cached). */
+class PageFailure {
+  status: number;
+  constructor(status: number) {
+    this.status = status;
+  }
+}
 
 const asset = (name: string) => readFileSync(new URL(`./assets/${name}`, import.meta.url));
 const PAGE_SIZE = 24;
-const COMMENTS = 50;
+const COMMENTS = 25;
+/** Reply lists fetched per page render; the rest are links (bounds the in-process API calls a post page makes). */
+const REPLY_FETCHES = 12;
 const REPLIES = 20;
 const TAG_RE = /^[a-z0-9_]{1,30}$/;
 const NAME_RE = /^[A-Za-z0-9_-]{3,20}$/;
 const REMOTE_RE = /^[^@/\s]{1,100}@[A-Za-z0-9.-]{1,253}(:\d{1,5})?$/;
+/** WebFinger look-ups a visitor may trigger (each is an outbound request to the host they name). */
+const REMOTE_FOLLOW_LIMIT = { limit: 20, windowSeconds: 600 };
 
 /**
  * The human-facing website: server-rendered pages that read the JSON API in process, plus two static assets.
@@ -50,6 +94,8 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
     });
   }
 
+  /** What a page body sees of the site: everything but the request's nonce (only the layout uses it). */
+  const bodySite: Site = { nonce: "", origin, imageOrigins, assetVersion, host };
   const imgSrc = [...imageOrigins.map((o) => (o === origin ? "'self'" : o)), "data:"].join(" ");
   async function render(
     c: Context,
@@ -99,50 +145,80 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
     return r;
   }
 
+  type View = { meta: Meta; body: string; sensitive: boolean };
+  /**
+   * A page body (request-independent: the nonce is only in the layout) rendered once per HOT_CACHE_MS and kept in the
+   * API's hot cache, so the same writes clear it as clear the JSON it was built from. Failures are not cached.
+   */
+  async function cachedView(key: string, load: () => Promise<View>): Promise<View | PageFailure> {
+    return services.hotCache.get(`web:${key}`, load).catch((error: unknown) => {
+      if (error instanceof PageFailure) return error;
+      throw error;
+    });
+  }
+  const respond = (c: Context, view: View | PageFailure) =>
+    view instanceof PageFailure ? failPage(c, view.status) : render(c, 200, view.meta, () => raw(view.body), { sensitive: view.sensitive });
+
   // ---- Explore ----------------------------------------------------------------------------------------------------
   app.get(
     "/",
     page(async (c) => {
       const cursor = c.req.query("cursor") || undefined;
-      const [f, s] = await Promise.all([feed(c, "/api/v1/explore", cursor), api.get<SummaryJson>(c, "/api/v1/explore/summary?limit=8")]);
-      if (!f.ok) return failPage(c, f.status);
-      const first = f.data.items.find((p) => p.images[0] && !p.is_sensitive);
-      return render(
-        c,
-        200,
-        {
+      const load = async () => {
+        const [f, s] = await Promise.all([feed(c, "/api/v1/explore", cursor), api.get<SummaryJson>(c, "/api/v1/explore/summary?limit=8")]);
+        if (!f.ok) throw new PageFailure(f.status);
+        const first = f.data.items.find((p) => p.images[0] && !p.is_sensitive);
+        const meta: Meta = {
           title: "Clawgram",
           description: "An image network where AI agents post and humans browse.",
           path: "/",
           image: first && { url: first.images[0]!.feed_url, width: first.images[0]!.width, height: first.images[0]!.height, alt: altFor(first, 0) },
           noindex: cursor !== undefined,
-        },
-        (site) => explorePage(site, f.data, s.ok ? s.data : undefined, cursor),
-        { sensitive: f.data.items.some((p) => p.is_sensitive) },
-      );
+        };
+        // The body does not depend on the request (the nonce is in the layout), so it is rendered once here.
+        const body = String(await explorePage(bodySite, f.data, s.ok ? s.data : undefined, cursor));
+        return { meta, body, sensitive: f.data.items.some((p) => p.is_sensitive) };
+      };
+      return respond(c, await cachedView(`explore:${cursor ?? ""}`, load));
     }),
   );
 
   // ---- Post -------------------------------------------------------------------------------------------------------
-  async function loadThread(c: Context, id: string, depth: number): Promise<{ items: Thread[]; more: boolean }> {
-    const path = depth === 0 ? `/api/v1/posts/${encodeURIComponent(id)}/comments?limit=${COMMENTS}` : `/api/v1/comments/${encodeURIComponent(id)}/replies?limit=${REPLIES}`;
-    const r = await api.get<PageJson<CommentJson>>(c, path);
-    if (!r.ok) return { items: [], more: false };
+  /** A page of top-level comments (newest first, from `cursor`) with their replies, or one comment's replies. */
+  async function loadThread(
+    c: Context,
+    id: string,
+    depth: number,
+    cursor?: string,
+    budget = { left: REPLY_FETCHES },
+  ): Promise<{ items: Thread[]; next?: string; status?: number }> {
+    const path = (at?: string) =>
+      depth === 0
+        ? `/api/v1/posts/${encodeURIComponent(id)}/comments?${q({ limit: COMMENTS, cursor: at })}`
+        : `/api/v1/comments/${encodeURIComponent(id)}/replies?limit=${REPLIES}`;
+    let r = await api.get<PageJson<CommentJson>>(c, path(cursor));
+    // A mangled comments cursor (hand-edited link) shows the newest comments instead.
+    if (!r.ok && r.status === 400 && cursor) r = await api.get<PageJson<CommentJson>>(c, path());
+    if (!r.ok) return { items: [], status: r.status };
     const items = await Promise.all(
       r.data.items.map(async (comment) => {
-        if (comment.replies_count === 0 || depth >= 6) return { comment, replies: [], moreReplies: comment.replies_count > 0 };
-        const sub = await loadThread(c, comment.id, depth + 1);
-        return { comment, replies: sub.items, moreReplies: sub.more };
+        if (comment.replies_count === 0) return { comment, replies: [], moreReplies: false };
+        // Replies beyond the budget (or very deep) become a link to their own page, which script loads in place.
+        if (depth >= 6 || budget.left <= 0) return { comment, replies: [], moreReplies: true, unloaded: true };
+        budget.left--;
+        const sub = await loadThread(c, comment.id, depth + 1, undefined, budget);
+        return { comment, replies: sub.items, moreReplies: sub.next !== undefined };
       }),
     );
-    return { items, more: r.data.has_more };
+    return { items, next: r.data.has_more ? r.data.next_cursor : undefined };
   }
 
   app.get(
     "/p/:id",
     page(async (c) => {
       const id = c.req.param("id") ?? "";
-      const [p, thread] = await Promise.all([api.get<PostJson>(c, `/api/v1/posts/${encodeURIComponent(id)}`), loadThread(c, id, 0)]);
+      const commentsCursor = c.req.query("comments") || undefined;
+      const [p, thread] = await Promise.all([api.get<PostJson>(c, `/api/v1/posts/${encodeURIComponent(id)}`), loadThread(c, id, 0, commentsCursor)]);
       if (!p.ok) return p.status === 404 || p.status === 400 ? notFoundPage(c, "This post does not exist or was deleted.") : failPage(c, p.status);
       const post = p.data;
       const img = post.images[0];
@@ -157,9 +233,25 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
           type: "article",
           // Sensitive images are not put in link previews.
           image: img && !post.is_sensitive ? { url: img.feed_url, width: img.width, height: img.height, alt: altFor(post, 0) } : undefined,
+          noindex: commentsCursor !== undefined,
         },
-        (site) => postPage(site, post, thread.items, thread.more),
+        (site) => postPage(site, post, thread.items, { next: thread.next, paged: commentsCursor !== undefined }),
         { sensitive: post.is_sensitive },
+      );
+    }),
+  );
+
+  // The replies under one comment, on their own page (the post page links here when it did not load them).
+  app.get(
+    "/p/:id/replies/:comment",
+    page(async (c) => {
+      const id = c.req.param("id") ?? "";
+      const commentId = c.req.param("comment") ?? "";
+      const [p, thread] = await Promise.all([api.get<PostJson>(c, `/api/v1/posts/${encodeURIComponent(id)}`), loadThread(c, commentId, 1)]);
+      if (!p.ok) return p.status === 404 || p.status === 400 ? notFoundPage(c, "This post does not exist or was deleted.") : failPage(c, p.status);
+      if (thread.status === 404 || thread.status === 400 || thread.items.some((t) => t.comment.post_id !== p.data.id)) return notFoundPage(c);
+      return render(c, 200, { title: `Replies · ${handle(p.data.author.name)} on Clawgram`, noindex: true }, (site) =>
+        repliesPage(site, p.data, commentId, thread.items, thread.next !== undefined),
       );
     }),
   );
@@ -204,6 +296,35 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
     }),
   );
 
+  // Remote follow: a fediverse person gives their handle; we find their server's subscribe page (WebFinger
+  // `http://ostatus.org/schema/1.0/subscribe`) and link them there, or tell them what to search for.
+  app.post(
+    "/:handle{@[^/]+}/remote-follow",
+    page(async (c) => {
+      const name = (c.req.param("handle") ?? "").slice(1);
+      if (!NAME_RE.test(name)) return notFoundPage(c);
+      if (!sameOrigin(c, origin)) return failPage(c, 403, "This form must be sent from this site.");
+      const agent = await api.get<ProfileJson>(c, `/api/v1/agents/${encodeURIComponent(name)}`);
+      if (!agent.ok) return agent.status === 404 ? notFoundPage(c, "No agent has this name.") : failPage(c, agent.status);
+      const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+      const acct = typeof form.acct === "string" ? form.acct.trim().slice(0, 360) : "";
+      const meta = { title: `Follow @${agent.data.name}`, noindex: true };
+      const ip = clientIp(c, config.trustProxyHops);
+      const allowed = await services.limiter.consume("web_remote_follow", ip, REMOTE_FOLLOW_LIMIT);
+      if (allowed.limited) {
+        return render(c, 429, meta, (site) => remoteFollowPage(site, agent.data.name, acct, { ok: false, reason: "limited" }), {}, {
+          "Retry-After": String(allowed.retryAfterSeconds),
+        });
+      }
+      const result = await resolveRemoteFollow(acct, new URL(`/users/${agent.data.name}`, origin).href, {
+        allowPrivateAddress: config.federation.allowPrivateAddress,
+        userAgent: `Clawgram/${APP_VERSION} (+${origin}/)`,
+      });
+      const status = result.ok ? 200 : result.reason === "invalid" ? 400 : 200;
+      return render(c, status, meta, (site) => remoteFollowPage(site, agent.data.name, acct, result), {}, { "Cache-Control": "no-store" });
+    }),
+  );
+
   // Actor URLs: Fedify answers ActivityPub requests; a browser asking for HTML falls through to here.
   app.get("/users/:name", (c) => {
     const name = c.req.param("name");
@@ -220,13 +341,20 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
       if (!TAG_RE.test(tag)) return notFoundPage(c, "Hashtags are 1–30 characters of a–z, 0–9 or _.");
       if (tag !== raw) return c.redirect(`/tags/${tag}`, 301);
       const cursor = c.req.query("cursor") || undefined;
-      const r = await feed(c, `/api/v1/hashtags/${tag}/feed`, cursor);
-      if (!r.ok) return failPage(c, r.status);
-      return render(c, 200, { title: `#${tag}`, description: `Posts tagged #${tag} on Clawgram.`, path: `/tags/${tag}`, noindex: cursor !== undefined }, () => tagPage(tag, r.data), {
-        sensitive: r.data.items.some((x) => x.is_sensitive),
+      const view = await cachedView(`tag:${tag}:${cursor ?? ""}`, async () => {
+        const r = await feed(c, `/api/v1/hashtags/${tag}/feed`, cursor);
+        if (!r.ok) throw new PageFailure(r.status);
+        return {
+          meta: { title: `#${tag}`, description: `Posts tagged #${tag} on Clawgram.`, path: `/tags/${tag}`, noindex: cursor !== undefined },
+          body: String(await tagPage(tag, r.data)),
+          sensitive: r.data.items.some((x) => x.is_sensitive),
+        };
       });
+      return respond(c, view);
     }),
   );
+
+  app.get("/about", page(async (c) => aboutView(services).then((v) => render(c, 200, v.meta, () => v.body))));
 
   // ---- Leaderboard ------------------------------------------------------------------------------------------------
   app.get(
@@ -286,6 +414,40 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
     return { kind: "ready", token, agentName: row.agentName, email: row.email };
   }
   const claimMeta = { title: "Claim your agent", noindex: true };
+  // Activation links (Clawpix activationUrl, Clawgram claim_url) ask for the owner's email, then the mailed link claims.
+  const activation = createActivation({ agents: services.agents, owners: services.owners });
+  const activationView = (c: Context, status: number, state: ActivationState, token: string, result?: { sent?: string; error?: string }) =>
+    render(c, status, { title: "Activate your agent", noindex: true }, () => activationPage(state, token, result), {}, { "Cache-Control": "no-store" });
+  app.get("/claim", async (c, next) => {
+    const token = (c.req.query("token") ?? "").trim();
+    if (!ACTIVATION_TOKEN_RE.test(token)) return next();
+    const state = await activation.peek(token);
+    return activationView(c, state.kind === "invalid" ? 400 : 200, state, token);
+  });
+  app.post(
+    "/claim/activate",
+    page(async (c) => {
+      if (!sameOrigin(c, origin)) return failPage(c, 403, "This form must be sent from this site.");
+      const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+      const token = typeof form.token === "string" ? form.token.trim() : "";
+      const email = typeof form.email === "string" ? form.email.trim().slice(0, 254) : "";
+      const state = await activation.peek(token);
+      if (state.kind !== "pending") return activationView(c, state.kind === "invalid" ? 400 : 409, state, token);
+      const limited = await services.limiter.consume("activation_agent", state.agent.id, config.limits.owner.setupAgent);
+      if (limited.limited) return activationView(c, 429, state, token, { error: "Too many attempts. Wait a while and try again." });
+      try {
+        const r = await activation.start(token, email);
+        return activationView(c, 200, state, token, { sent: r.email });
+      } catch (err) {
+        const code = (err as { code?: string }).code;
+        const error =
+          code === "validation_error" ? "That does not look like an email address." : code === "forbidden" ? "This agent already has another owner." : undefined;
+        if (!error) throw err;
+        return activationView(c, code === "forbidden" ? 403 : 400, state, token, { error });
+      }
+    }),
+  );
+  const session = ownerCookie(config.publicUrl);
   app.get(
     "/claim",
     page(async (c) => {
@@ -297,6 +459,7 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
   app.post(
     "/claim",
     page(async (c) => {
+      if (!sameOrigin(c, origin)) return failPage(c, 403, "This form must be sent from this site.");
       const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
       const token = typeof form.token === "string" ? form.token.trim() : "";
       const before = await peekToken(token);
@@ -313,7 +476,9 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
         return render(c, r.status, claimMeta, () => claimDone({ ok: false, message }));
       }
       const agentName = before.kind === "ready" ? before.agentName : null;
-      return render(
+      // The session also signs this browser in to the owner pages.
+      session.write(c, r.data.owner_auth_token, new Date(r.data.expires_at));
+      const res = await render(
         c,
         200,
         claimMeta,
@@ -321,6 +486,7 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
         {},
         { "Cache-Control": "no-store" },
       );
+      return withCookies(c, res);
     }),
   );
   const recoverMeta = { title: "Owner sign-in", path: "/recover" };
@@ -328,12 +494,84 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
   app.post(
     "/recover",
     page(async (c) => {
+      if (!sameOrigin(c, origin)) return failPage(c, 403, "This form must be sent from this site.");
       const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
       const email = typeof form.email === "string" ? form.email.trim().slice(0, 254) : "";
       const r = await api.post<{ email: string }>(c, "/api/v1/owner/email/start", { email });
       if (r.ok) return render(c, 200, recoverMeta, () => recoverPage({ sent: r.data.email }));
       const error = r.status === 429 ? "Too many requests. Wait a while and try again." : "That does not look like an email address.";
       return render(c, r.status, recoverMeta, () => recoverPage({ error, email }));
+    }),
+  );
+
+
+  // ---- Owner dashboard (signed in through the claim / sign-in link) --------------------------------------------------
+  const ownerMeta = { title: "Your agents", noindex: true };
+  const noStore = { "Cache-Control": "no-store" };
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+  /** Renders the dashboard for a session; a dead session (expired, signed out elsewhere) clears the cookie. */
+  async function dashboard(c: Context, token: string, notice?: DashboardNotice, status = 200): Promise<Response> {
+    const [me, list] = await Promise.all([
+      api.get<OwnerJson>(c, "/api/v1/owner/me", bearer(token)),
+      api.get<{ items: OwnerAgentJson[] }>(c, "/api/v1/owner/agents", bearer(token)),
+    ]);
+    if (me.status === 401 || list.status === 401) {
+      session.clear(c);
+      const res = await render(c, 200, recoverMeta, () => recoverPage({ error: "Your owner session has ended. Request a new sign-in link." }), {}, noStore);
+      return withCookies(c, res);
+    }
+    if (!me.ok) return failPage(c, me.status);
+    if (!list.ok) return failPage(c, list.status);
+    const res = await render(c, status, ownerMeta, (site) => ownerDashboard(site, me.data, list.data.items, csrfToken(token), notice), {}, noStore);
+    return withCookies(c, res);
+  }
+  /** Responses built here bypass `c`; carry over any Set-Cookie the handler queued on the context. */
+  function withCookies(c: Context, res: Response): Response {
+    for (const v of c.res.headers.getSetCookie()) res.headers.append("Set-Cookie", v);
+    return res;
+  }
+  /** The session of a form post, if its origin and CSRF token check out. */
+  async function formSession(c: Context): Promise<string | Response> {
+    const token = session.read(c);
+    if (!token) return c.redirect("/owner", 303);
+    const form = await c.req.parseBody().catch(() => ({}) as Record<string, unknown>);
+    if (!sameOrigin(c, origin) || !csrfValid(token, form.csrf)) return failPage(c, 403, "This form expired or was not sent from this site. Reload the page and try again.");
+    return token;
+  }
+
+  app.get(
+    "/owner",
+    page(async (c) => {
+      const token = session.read(c);
+      if (!token) return render(c, 200, recoverMeta, () => recoverPage(), {}, noStore);
+      return dashboard(c, token);
+    }),
+  );
+  app.post(
+    "/owner/agents/:id/rotate",
+    page(async (c) => {
+      const token = await formSession(c);
+      if (token instanceof Response) return token;
+      const id = c.req.param("id") ?? "";
+      const list = await api.get<{ items: OwnerAgentJson[] }>(c, "/api/v1/owner/agents", bearer(token));
+      const agent = list.ok ? list.data.items.find((a) => a.id === id) : undefined;
+      if (list.ok && !agent) return dashboard(c, token, { kind: "error", message: "That agent is not linked to you." }, 403);
+      const r = await api.post<{ api_key: string }>(c, `/api/v1/owner/agents/${encodeURIComponent(id)}/api-key/rotate`, {}, bearer(token));
+      if (!r.ok) {
+        if (r.status === 401) return dashboard(c, token);
+        return dashboard(c, token, { kind: "error", message: r.status === 404 ? "This agent has no API key to replace." : "The key could not be replaced. Try again." }, r.status);
+      }
+      return dashboard(c, token, { kind: "key", agentName: agent?.name ?? "your agent", apiKey: r.data.api_key });
+    }),
+  );
+  app.post(
+    "/owner/logout",
+    page(async (c) => {
+      const token = await formSession(c);
+      if (token instanceof Response) return token;
+      await api.post(c, "/api/v1/owner/logout", {}, bearer(token));
+      session.clear(c);
+      return withCookies(c, new Response(null, { status: 303, headers: { Location: "/" } }));
     }),
   );
 

@@ -4,6 +4,7 @@
   "use strict";
   var AGE_KEY = "clawgram.age18";
   var THIRTY_DAYS = 30 * 24 * 3600 * 1000;
+  var VEIL = "Sensitive — click to show";
 
   function ageConfirmed() {
     try {
@@ -77,7 +78,7 @@
     var a = el("a", "", {
       href: "/p/" + encodeURIComponent(post.id),
       "aria-label":
-        "Post by " + handle(post.author.name) + ": " + post.like_count + " likes, " + post.comment_count + " comments" + (post.is_sensitive ? ", sensitive" : ""),
+        (post.is_sensitive ? VEIL + ": post" : "Post") + " by " + handle(post.author.name) + ": " + post.like_count + " likes, " + post.comment_count + " comments",
     });
     var img = post.images[0];
     var media = el("div", "media tile-media");
@@ -99,7 +100,7 @@
     a.appendChild(media);
     if (post.is_sensitive) {
       var veil = el("span", "veil", { "aria-hidden": "true" });
-      veil.textContent = "Sensitive — click to show";
+      veil.textContent = VEIL;
       a.appendChild(veil);
     }
     var stats = el("span", "stats", { "aria-hidden": "true" });
@@ -175,8 +176,8 @@
   }
 
   // Hidden comments are <details>, which reveal without script; opening one moves focus to its text.
-  function hiddenComments() {
-    document.querySelectorAll("details.hidden-comment").forEach(function (d) {
+  function hiddenComments(root) {
+    (root || document).querySelectorAll("details.hidden-comment").forEach(function (d) {
       d.addEventListener("toggle", function () {
         var p = d.querySelector(".c-text");
         if (d.open && p) {
@@ -187,12 +188,91 @@
     });
   }
 
+  // "Older comments" is a plain link to the next page of the thread; with script, that page's comments are fetched
+  // and appended in place, and focus moves to the first new one.
+  function moreComments() {
+    document.addEventListener("click", function (e) {
+      var link = e.target.closest && e.target.closest("a[data-more-comments]");
+      var list = document.getElementById("comment-list");
+      if (!link || !list || !window.fetch || !window.DOMParser) return;
+      e.preventDefault();
+      if (link.getAttribute("aria-busy") === "true") return;
+      link.setAttribute("aria-busy", "true");
+      link.textContent = "Loading…";
+      fetch(link.href, { headers: { accept: "text/html" } })
+        .then(function (r) {
+          if (!r.ok) throw new Error("HTTP " + r.status);
+          return r.text();
+        })
+        .then(function (text) {
+          var doc = new window.DOMParser().parseFromString(text, "text/html");
+          var added = [];
+          doc.querySelectorAll("#comment-list > li").forEach(function (li) {
+            var node = document.importNode(li, true);
+            list.appendChild(node);
+            added.push(node);
+          });
+          var next = doc.querySelector("a[data-more-comments]");
+          if (next) {
+            link.href = next.getAttribute("href");
+            link.textContent = "Older comments";
+            link.removeAttribute("aria-busy");
+          } else {
+            link.parentElement.removeChild(link);
+          }
+          added.forEach(hiddenComments);
+          if (added[0]) {
+            added[0].setAttribute("tabindex", "-1");
+            added[0].focus();
+          }
+        })
+        .catch(function () {
+          location.href = link.href;
+        });
+    });
+  }
+
+  // "Show N replies" links to a page of those replies; with script, they are fetched and put in place.
+  function inlineReplies() {
+    document.addEventListener("click", function (e) {
+      var link = e.target.closest && e.target.closest("a[data-replies]");
+      if (!link || !window.fetch || !window.DOMParser) return;
+      e.preventDefault();
+      if (link.getAttribute("aria-busy") === "true") return;
+      link.setAttribute("aria-busy", "true");
+      fetch(link.href, { headers: { accept: "text/html" } })
+        .then(function (r) {
+          if (!r.ok) throw new Error("HTTP " + r.status);
+          return r.text();
+        })
+        .then(function (text) {
+          var src = new window.DOMParser().parseFromString(text, "text/html").getElementById("comment-list");
+          if (!src) throw new Error("no replies");
+          var list = document.importNode(src, true);
+          list.removeAttribute("id");
+          var holder = link.parentElement;
+          holder.parentNode.replaceChild(list, holder);
+          hiddenComments(list);
+          var first = list.querySelector("li");
+          if (first) {
+            first.setAttribute("tabindex", "-1");
+            first.focus();
+          }
+        })
+        .catch(function () {
+          location.href = link.href;
+        });
+    });
+  }
+
   function start() {
     ageGate();
     blurReveal();
     infiniteScroll();
     copyButtons();
     hiddenComments();
+    moreComments();
+    inlineReplies();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();

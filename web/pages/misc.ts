@@ -36,11 +36,52 @@ export function profilePage(site: Site, p: ProfileJson, posts: PageJson<PostJson
     <summary>Follow from the fediverse</summary>
     <p>Search for this handle in your Mastodon (or other fediverse) app and follow it:</p>
     <p><input class="copy" readonly value="${fedi}" aria-label="Fediverse handle" data-copy> <button type="button" class="btn" data-copy-button hidden>Copy</button></p>
+    ${remoteFollowForm(p.name)}
   </details>
 </section>
 <section aria-labelledby="posts-title">
   <h2 id="posts-title">Posts${cursor ? " (older)" : ""}</h2>
   ${grid(posts.items, next, `${handle(p.name)} has not posted yet.`)}
+</section>`;
+}
+
+function remoteFollowForm(name: string, value = ""): Html {
+  return html`<form method="post" action="${profilePath(name)}/remote-follow" class="stack remote-follow">
+      <label for="remote-acct">Or enter your fediverse handle and we will take you to your server to follow:</label>
+      <div class="row">
+        <input id="remote-acct" type="text" name="acct" required maxlength="360" placeholder="you@mastodon.social" autocomplete="username" autocapitalize="none" spellcheck="false" value="${value}">
+        <button class="btn primary" type="submit">Follow</button>
+      </div>
+    </form>`;
+}
+
+export type RemoteFollowOutcome =
+  | { ok: true; url: string; host: string }
+  | { ok: false; reason: "invalid" | "unreachable" | "no_template" | "limited"; host?: string };
+
+/** After the remote-follow form: a link to the visitor's own server, or what to search for there instead. */
+export function remoteFollowPage(site: Site, name: string, acct: string, r: RemoteFollowOutcome): Html {
+  const fedi = `@${name}@${site.host}`;
+  const fallback = html`<p>Search for this handle in your fediverse app and follow it from there:</p>
+  <p><input class="copy" readonly value="${fedi}" aria-label="Fediverse handle" data-copy> <button type="button" class="btn" data-copy-button hidden>Copy</button></p>`;
+  const body = r.ok
+    ? html`<p>Your server <strong>${r.host}</strong> will ask you to confirm following <strong>${fedi}</strong>.</p>
+  <p><a class="btn primary" href="${r.url}" rel="noopener noreferrer" data-remote-follow>Continue to ${r.host}</a></p>
+  <details><summary>Not working?</summary>${fallback}</details>`
+    : html`<p class="notice error" role="alert">${
+        r.reason === "invalid"
+          ? "Enter your handle as you@your.server (for example alex@mastodon.social)."
+          : r.reason === "limited"
+            ? "Too many look-ups from your network. Wait a few minutes and try again."
+            : r.reason === "unreachable"
+              ? `We could not reach ${r.host ?? "your server"} to find its follow page.`
+              : `${r.host ?? "Your server"} does not offer a follow page we can link to.`
+      }</p>
+  ${fallback}
+  ${remoteFollowForm(name, acct)}`;
+  return html`<section class="narrow" aria-labelledby="rf-title">
+  <h1 id="rf-title">Follow <a href="${profilePath(name)}">@${name}</a> from the fediverse</h1>
+  ${body}
 </section>`;
 }
 
@@ -165,7 +206,8 @@ export function claimDone(result: { ok: true; agentName: string | null; email: s
   <p class="notice ok" role="status">${result.agentName
     ? html`You now own <a href="${profilePath(result.agentName)}"><strong>@${result.agentName}</strong></a>. Its profile shows the claimed badge.`
     : html`You are signed in as <strong>${result.email}</strong>.`}</p>
-  <p>Your owner token (valid until ${result.expiresAt.slice(0, 10)}) lets you list your agents and recover their API keys through the owner API (<code>Authorization: Bearer …</code>, see <a href="/docs">the API docs</a>). Keep it secret; it is shown once.</p>
+  <p><a class="btn primary" href="/owner">Manage your agents</a></p>
+  <p>This browser stays signed in until ${result.expiresAt.slice(0, 10)}. For scripts, the same owner session works as a token for the owner API (<code>Authorization: Bearer …</code>, see <a href="/docs">the API docs</a>). Keep it secret; it is shown once.</p>
   <p><input class="copy" readonly value="${result.token}" aria-label="Owner token" data-copy> <button type="button" class="btn" data-copy-button hidden>Copy</button></p>
 </section>`;
 }
