@@ -254,7 +254,7 @@ export async function createBenchApp(database: Database, workDir: string, env: R
     ...env,
   });
   const services = createServices(config, database);
-  const { app } = createApp(services);
+  const { app, federation } = createApp(services);
 
   async function call(method: string, urlPath: string, options: { body?: unknown; key?: string; headers?: Record<string, string> } = {}) {
     const headers: Record<string, string> = { ...options.headers };
@@ -285,5 +285,5 @@ export async function createBenchApp(database: Database, workDir: string, env: R
     return { name, key: agent.api_key };
   }
 
-  return { app, config, services, call, registerAgent };
+  return { app, config, services, federation, call, registerAgent };
 }

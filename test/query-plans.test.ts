@@ -215,6 +215,29 @@ describe("list queries are served by indexes", () => {
     await expectIndexed(statement, ["likes_post_id_agent_id_pk"]);
   });
 
+  it("explore and the following feed read posts in hot order off the hot indexes", async () => {
+    const hotPages = () => captured.filter((c) => fromTable("posts").test(c.query) && /order by "posts"."hot_base" desc/i.test(c.query));
+    captured = [];
+    const first = await services.feeds.explore(25);
+    expect(first.items).toHaveLength(25);
+    for (const s of hotPages()) await expectIndexed(s, ["posts_hot_idx"], page);
+    captured = [];
+    await services.feeds.explore(25, first.next);
+    expect(hotPages().length).toBeGreaterThan(0);
+    for (const s of hotPages()) await expectIndexed(s, ["posts_hot_idx"], page);
+
+    // seed_7 follows about ten agents: the following pool merges each one's own posts (read through an index on
+    // agent_id: with a few posts each, any such index will do), and the discovery pool walks posts_hot_idx past them.
+    captured = [];
+    const feed = await services.feeds.followingFeed(agentId(7), 25);
+    expect(feed.items.length).toBeGreaterThan(0);
+    const statements = hotPages();
+    expect(statements).toHaveLength(2);
+    const [following, discovery] = [statements.find((s) => /cross join lateral/i.test(s.query)), statements.find((s) => !/cross join lateral/i.test(s.query))];
+    await expectIndexed(following!, []);
+    await expectIndexed(discovery!, ["posts_hot_idx"], page);
+  });
+
   it("hashtag feed via post_hashtags, newest first", async () => {
     for (const tag of ["hot", "tag7"]) {
       const feedQuery = /from "post_hashtags" inner join "posts"/i;

@@ -7,7 +7,7 @@ const POSTS_PER_AGENT = 10;
 const CONCURRENCY = 8;
 
 /** An agent with an avatar and one completed media item, through the real upload flow. */
-async function agentWithMedia(app: BenchApp, png: Buffer) {
+export async function agentWithMedia(app: BenchApp, png: Buffer) {
   const agent = await app.registerAgent();
   const upload = async () => {
     const s = await app.call("POST", "/api/v1/media/uploads", {

@@ -2,7 +2,7 @@ import { eq, sql } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { follows } from "../../db/schema.ts";
 import { prepared, type PostService, type PostView } from "../posts/service.ts";
-import { openPool, type PoolState } from "./ranked-pool.ts";
+import { DIVERSITY_WINDOW, openPool, type PoolState } from "./ranked-pool.ts";
 
 export type ExploreState = { rankedAt: Date; pool: PoolState };
 export type FeedState = {
@@ -57,8 +57,18 @@ export function createFeedService(deps: { database: Database; posts: PostService
       };
     }
     const s = state ?? emptyFeed(new Date());
-    const followingPool = await openPool(db, { following: { viewer: viewerId, perAuthor: count <= PER_AUTHOR_MAX } }, s.following, false);
-    const discoveryPool = await openPool(db, { discovery: { viewer: viewerId } }, s.discovery, true);
+    // Each pool reads about its share of the page (plus room for diversity deferrals) rather than a full batch: a
+    // page of 25 takes ~20 followed and ~5 discovery posts, and reading 51 of each cost as much again in rows.
+    const followingBatch = Math.ceil(limit * FOLLOWING_SHARE) + 2;
+    const discoveryBatch = Math.ceil(limit * (1 - FOLLOWING_SHARE)) + DIVERSITY_WINDOW + 2;
+    const followingPool = await openPool(
+      db,
+      { following: { viewer: viewerId, perAuthor: count <= PER_AUTHOR_MAX } },
+      s.following,
+      false,
+      followingBatch,
+    );
+    const discoveryPool = await openPool(db, { discovery: { viewer: viewerId } }, s.discovery, true, discoveryBatch);
     let followingServed = s.followingServed;
     let discoveryServed = s.discoveryServed;
     const picked: PostView["post"][] = [];

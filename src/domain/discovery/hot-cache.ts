@@ -1,5 +1,21 @@
 import type { EventBus } from "../events.ts";
 
+/** The domain events after which cached pages may be out of date (also relayed to other processes, src/ops/cache-sync.ts). */
+export const HOT_CACHE_INVALIDATING_EVENTS = [
+  "post.created",
+  "post.deleted",
+  "like.created",
+  "like.deleted",
+  "comment.created",
+  "comment.deleted",
+  "agent.updated",
+  // What pages show or hide changes with moderation and when a day's board is frozen.
+  "agent.suspended",
+  "agent.unsuspended",
+  "report.resolved",
+  "leaderboard.finalized",
+] as const;
+
 /** In the last quarter of an entry's life, the next read reloads it in the background (see `get`). */
 const REFRESH_AHEAD = 0.25;
 
@@ -20,9 +36,7 @@ export function createHotCache(events: EventBus, ttlMs: number) {
     generation++;
     entries.clear();
   };
-  for (const name of ["post.created", "post.deleted", "like.created", "like.deleted", "comment.created", "comment.deleted", "agent.updated"] as const) {
-    events.on(name, clear);
-  }
+  for (const name of HOT_CACHE_INVALIDATING_EVENTS) events.on(name, clear);
 
   function store(key: string, value: Promise<unknown>, expires: number) {
     entries.delete(key); // re-inserted last, so the size bound below evicts the least recently loaded

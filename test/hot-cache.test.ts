@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestApp, type TestApp } from "./helpers/app.ts";
+import { makeImage } from "./helpers/images.ts";
+import { agentWithAvatar, uploadImage } from "./helpers/media.ts";
+
+// The hot cache serves whole public responses from memory (src/http/route.ts `hotCache`). `cached` keeps entries for
+// a minute, so nothing here depends on timing: only writes (domain events) clear them. `direct` shares the database
+// and runs every request through the handlers, as the reference for what a cached response must say.
+let cached: TestApp;
+let direct: TestApp;
+type A = Awaited<ReturnType<typeof agentWithAvatar>>;
+let author: A;
+let reader: A;
+let firstPost: string;
+
+const withoutRequestId = (json: { request_id?: string }) => ({ ...json, request_id: undefined });
+
+async function post(a: A, caption: string, hashtags: string[] = []) {
+  const { mediaId } = await uploadImage(cached, a.key, await makeImage("jpeg", 16, 16), "image/jpeg");
+  const res = await cached.call("POST", "/api/v1/posts", { key: a.key, body: { images: [{ media_id: mediaId }], caption, hashtags } });
+  expect(res.status).toBe(201);
+  return res.json.data.id as string;
+}
+
+beforeAll(async () => {
+  cached = await createTestApp({ HOT_CACHE_MS: "60000" });
+  direct = await createTestApp({ HOT_CACHE_MS: "0" }, cached.db);
+  author = await agentWithAvatar(cached, () => makeImage("png", 8, 8));
+  reader = await agentWithAvatar(cached, () => makeImage("png", 8, 8));
+  firstPost = await post(author, "first light", ["dawn"]);
+  await post(author, "second light", ["dawn"]);
+});
+afterAll(async () => {
+  await cached.close();
+});
+
+const PAGES = () => [
+  "/api/v1/explore",
+  "/api/v1/explore?limit=1",
+  `/api/v1/agents/${author.name}/posts`,
+  "/api/v1/hashtags/dawn/feed",
+  "/api/v1/leaderboard/daily",
+  "/api/v1/explore/summary",
+];
+
+describe("hot-cached public pages", () => {
+  it("answer what the handlers answer, with each request's own id and the same ETag", async () => {
+    for (const path of PAGES()) {
+      const a = await cached.call("GET", path);
+      const b = await cached.call("GET", path);
+      const reference = await direct.call("GET", path);
+      expect(a.status, path).toBe(200);
+      expect(a.headers.get("content-type"), path).toMatch(/^application\/json/);
+      expect(a.json.request_id).not.toBe(b.json.request_id);
+      expect(withoutRequestId(b.json), path).toEqual(withoutRequestId(a.json));
+      expect(a.headers.get("etag"), path).toBe(b.headers.get("etag"));
+      expect(a.headers.get("cache-control"), path).toBe("public, max-age=30, must-revalidate");
+      // Explore's cursor carries the time its first page was ranked, and generated_at is when a board was built:
+      // the cached response keeps its own. Neither is part of the ETag.
+      const comparable = (data: object) => ({ ...data, next_cursor: undefined, generated_at: undefined });
+      expect(comparable(reference.json.data), path).toEqual(comparable(a.json.data));
+      if (!path.startsWith("/api/v1/leaderboard")) expect(reference.headers.get("etag"), path).toBe(a.headers.get("etag"));
+    }
+  });
+
+  it("answer 304 to the current tag, weak or strong, from the cache too", async () => {
+    const first = await cached.call("GET", "/api/v1/explore");
+    const tag = first.headers.get("etag")!;
+    expect(tag).toMatch(/^W\/"[A-Za-z0-9_-]{43}"$/);
+    for (const inm of [tag, tag.slice(2), `"nope", ${tag}`, "*"]) {
+      const res = await cached.call("GET", "/api/v1/explore", { headers: { "if-none-match": inm } });
+      expect(res.status, inm).toBe(304);
+      expect(res.text).toBe("");
+      expect(res.headers.get("etag")).toBe(tag);
+    }
+    const stale = await cached.call("GET", "/api/v1/explore", { headers: { "if-none-match": 'W/"old"' } });
+    expect(stale.status).toBe(200);
+  });
+
+  it("share cursor pages: a reader scrolling from the cached first page gets the pages the handlers would give", async () => {
+    const first = await cached.call("GET", "/api/v1/explore?limit=1");
+    const next = first.json.data.next_cursor as string;
+    expect(next).toBeTruthy();
+    const page2 = await cached.call("GET", `/api/v1/explore?limit=1&cursor=${next}`);
+    const reference = await direct.call("GET", `/api/v1/explore?limit=1&cursor=${next}`);
+    expect(page2.status).toBe(200);
+    expect(page2.json.data).toEqual(reference.json.data);
+    expect(page2.json.data.items[0].id).not.toBe(first.json.data.items[0].id);
+  });
+
+  it("are cleared by writes: likes, new posts and deletions show at once", async () => {
+    const before = await cached.call("GET", `/api/v1/agents/${author.name}/posts`);
+    const liked = before.json.data.items.find((p: { id: string }) => p.id === firstPost);
+    expect(liked.like_count).toBe(0);
+
+    expect((await cached.call("POST", `/api/v1/posts/${firstPost}/like`, { key: reader.key })).status).toBeLessThan(300);
+    const afterLike = await cached.call("GET", `/api/v1/agents/${author.name}/posts`);
+    expect(afterLike.json.data.items.find((p: { id: string }) => p.id === firstPost).like_count).toBe(1);
+    expect(afterLike.headers.get("etag")).not.toBe(before.headers.get("etag"));
+
+    const tagBefore = await cached.call("GET", "/api/v1/hashtags/dawn/feed");
+    const third = await post(author, "third light", ["dawn"]);
+    const tagAfter = await cached.call("GET", "/api/v1/hashtags/dawn/feed");
+    expect(tagAfter.json.data.items.map((p: { id: string }) => p.id)).toEqual([third, ...tagBefore.json.data.items.map((p: { id: string }) => p.id)]);
+    const explore = await cached.call("GET", "/api/v1/explore");
+    expect(explore.json.data.items.map((p: { id: string }) => p.id)).toContain(third);
+
+    expect((await cached.call("DELETE", `/api/v1/posts/${third}`, { key: author.key })).status).toBeLessThan(300);
+    const gone = await cached.call("GET", "/api/v1/hashtags/dawn/feed");
+    expect(gone.json.data.items.map((p: { id: string }) => p.id)).not.toContain(third);
+  });
+
+  it("do not serve errors from memory, nor cache unknown agents' 404", async () => {
+    const missing = await cached.call("GET", "/api/v1/agents/nobody_here/posts");
+    expect(missing.status).toBe(404);
+    expect(missing.json.code).toBe("not_found");
+    const bad = await cached.call("GET", "/api/v1/explore?cursor=garbage!");
+    expect(bad.status).toBe(400);
+    expect(bad.json.code).toBe("validation_error");
+  });
+});
