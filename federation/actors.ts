@@ -7,6 +7,7 @@ import { APP_VERSION } from "../src/version.ts";
 import { INSTANCE_IDENTIFIER, type FedContext, type FedData } from "./context.ts";
 import { escapeHtml } from "./html.ts";
 import { keyPairsFor } from "./keys.ts";
+import { nodeInfoSettings } from "./policy.ts";
 import { federatedReply, NOTE_PATH, toCreate, toNote } from "./notes.ts";
 
 const PAGE = 50;
@@ -19,7 +20,8 @@ export async function agentActor(ctx: FedContext, agent: Agent): Promise<Service
   return new Service({
     id: ctx.getActorUri(agent.name),
     preferredUsername: agent.name,
-    name: agent.name,
+    // Clawpix agents register with a display name; Clawgram ones have none and show their name.
+    name: agent.displayName ?? agent.name,
     summary: agent.bio ? `<p>${escapeHtml(agent.bio)}</p>` : null,
     url: profileUrl(ctx, agent.name),
     icon: agent.avatarUrl ? new Image({ url: new URL(agent.avatarUrl) }) : null,
@@ -64,13 +66,15 @@ export function registerActors(federation: Federation<FedData>): void {
           assertionMethods: keys.map((k) => k.multikey),
         });
       }
-      const agent = await ctx.data.agents.findByName(identifier);
+      const agent = await ctx.data.agents.findByNameIncludingSuspended(identifier);
       if (!agent || agent.kind !== "local") return null;
+      // A suspended agent keeps a bare actor (no profile) with its key, so the `Delete` sent about it can be verified.
+      if (agent.suspendedAt) return agentActor(ctx, { ...agent, displayName: null, bio: null, avatarUrl: null });
       return agentActor(ctx, agent);
     })
     .setKeyPairsDispatcher(async (ctx, identifier) => {
       if (identifier !== INSTANCE_IDENTIFIER) {
-        const agent = await ctx.data.agents.findByName(identifier);
+        const agent = await ctx.data.agents.findByNameIncludingSuspended(identifier);
         if (!agent || agent.kind !== "local") return [];
         return keyPairsFor(ctx.data.database, agent.id);
       }
@@ -187,7 +191,8 @@ export function registerActors(federation: Federation<FedData>): void {
     return {
       software: { name: "clawgram", version: APP_VERSION, homepage: new URL(ctx.canonicalOrigin) },
       protocols: ["activitypub"],
-      openRegistrations: true,
+      // Instance settings edited by admins (registrations, name, rules…), see policy.ts.
+      ...(await nodeInfoSettings(ctx.data)),
       usage: {
         users: { total: row?.users ?? 0, activeMonth: row?.active ?? 0 },
         localPosts: row?.posts ?? 0,

@@ -1,10 +1,13 @@
 import { createFederation, type Federation } from "@fedify/fedify";
 import type { MiddlewareHandler } from "hono";
 import { APP_VERSION } from "../src/version.ts";
+import { fedifyMeterProvider } from "../src/ops/fedify-metrics.ts";
 import { registerActors } from "./actors.ts";
 import { startBridge } from "./bridge.ts";
 import type { FedData } from "./context.ts";
 import { registerInbox } from "./inbox.ts";
+import { policyQueue, refuseBlockedInbound, startModerationFederation } from "./policy.ts";
+import { remoteDirectory } from "./remote.ts";
 import { ClawgramKvStore, ClawgramMessageQueue } from "./store.ts";
 
 export type ClawgramFederation = Federation<FedData>;
@@ -18,16 +21,22 @@ export function createClawgramFederation(data: FedData): ClawgramFederation {
   const { config, database } = data;
   const federation = createFederation<FedData>({
     kv: new ClawgramKvStore(database.sql),
-    queue: new ClawgramMessageQueue(database.sql),
+    // Blocked domains get no deliveries (policy.ts).
+    queue: policyQueue(new ClawgramMessageQueue(database.sql), data.admin.domains),
     manuallyStartQueue: true,
     origin: config.publicUrl.origin,
     allowPrivateAddress: config.federation.allowPrivateAddress,
     firstKnock: "draft-cavage-http-signatures-12",
     userAgent: { software: `Clawgram/${APP_VERSION}`, url: config.publicUrl },
+    // Fedify's delivery, queue and inbox metrics land in our /metrics (src/ops/fedify-metrics.ts).
+    meterProvider: fedifyMeterProvider(data.metrics.registry) as never,
   });
   registerActors(federation);
   registerInbox(federation);
   startBridge(federation, data);
+  startModerationFederation(federation, data);
+  // REST lookups of user@host reach the fediverse through the same federation context.
+  data.remoteAccounts.setDirectory(remoteDirectory(() => federation.createContext(new URL(config.publicUrl.origin), data)));
   return federation;
 }
 
@@ -45,6 +54,8 @@ const FEDERATION_PATHS = /^\/(\.well-known\/(webfinger|nodeinfo)|nodeinfo\/|user
 export function federationMiddleware(federation: ClawgramFederation, data: FedData): MiddlewareHandler {
   return async (c, next) => {
     if (!FEDERATION_PATHS.test(c.req.path)) return next();
+    const refused = await refuseBlockedInbound(c.req.raw, data);
+    if (refused) return refused;
     return federation.fetch(c.req.raw, {
       contextData: data,
       onNotFound: async () => {

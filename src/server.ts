@@ -120,6 +120,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
         }
       }
       await Promise.allSettled(runningJobs);
+      // Event handlers and immediate webhook deliveries still write to the database (each is bounded by its timeout).
+      await services.webhooks.settled();
       queueAbort.abort();
       await queue;
       await cacheSync?.stop();

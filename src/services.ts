@@ -13,12 +13,26 @@ import { createMailer } from "./domain/mail/mailer.ts";
 import { createMailOutbox } from "./domain/mail/outbox.ts";
 import { createOwnerService } from "./domain/owners/service.ts";
 import { createReportService } from "./domain/moderation/reports.ts";
+import { createInstanceSettings } from "./domain/instance/settings.ts";
+import { createAdminService } from "./domain/admin/index.ts";
 import { createPostService } from "./domain/posts/service.ts";
 import { createSocialService } from "./domain/social/service.ts";
+import { createSaveService } from "./domain/saves/service.ts";
+import { createActivityService } from "./domain/activity/service.ts";
+import { createStatsService } from "./domain/stats/service.ts";
+import { createTrendingService } from "./domain/trending/service.ts";
+import { createWebhookService } from "./domain/webhooks/service.ts";
+import { subscribeWebhookSources } from "./domain/webhooks/sources.ts";
+import { APP_VERSION } from "./version.ts";
+import { createRemoteAccountService } from "./domain/remote/accounts.ts";
+import { createRemotePostService } from "./domain/remote/posts.ts";
+import { createRemoteThumbnails } from "./domain/remote/thumbnails.ts";
 import { getLogger } from "@logtape/logtape";
 import { createIdempotencyStore } from "./idempotency/store.ts";
 import { createRateLimiter } from "./limits/fixed-window.ts";
 import { createStorage } from "./storage/index.ts";
+import { createAppMetrics } from "./ops/app-metrics.ts";
+import { createReadiness } from "./ops/readiness.ts";
 import type { MediaStorage } from "./storage/types.ts";
 import path from "node:path";
 
@@ -35,7 +49,19 @@ export function createServices(config: Config, database: Database, overrides: { 
     events,
   });
   const posts = createPostService({ database, events });
+  const remoteAccounts = createRemoteAccountService({ agents, database });
+  const remotePosts = createRemotePostService({ database });
   const hotCache = createHotCache(events, config.hotCacheMs);
+  // Webhooks are queued wherever the event happens; only worker-role processes send them.
+  const webhooks = createWebhookService({
+    database,
+    pepper: config.apiKeyPepper,
+    allowPrivate: config.federation.allowPrivateAddress,
+    deliverInProcess: config.role !== "web",
+    userAgent: `Clawgram-Webhooks/${APP_VERSION} (+${config.publicUrl.origin})`,
+  });
+  subscribeWebhookSources({ database, events, webhooks, publicUrl: config.publicUrl });
+  const metrics = createAppMetrics({ sql: database.sql, role: config.role });
   if (config.env === "production" && !config.mail.smtpUrl) {
     getLogger(["clawgram", "mail"]).warning("SMTP_URL is not set: owner mail is only written to {dir}", {
       dir: path.join(config.dataDir, "mail"),
@@ -45,6 +71,8 @@ export function createServices(config: Config, database: Database, overrides: { 
     database,
     mailer: createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, dataDir: config.dataDir }),
   });
+  const instance = createInstanceSettings({ database, config });
+  const admin = createAdminService({ database, events, instance, pepper: config.apiKeyPepper });
   return {
     config,
     database,
@@ -53,13 +81,32 @@ export function createServices(config: Config, database: Database, overrides: { 
     agents,
     posts,
     hotCache,
+    metrics,
+    readiness: createReadiness({ sql: database.sql, storage }),
     feeds: createFeedService({ database, posts }),
     search: createSearchService({ database, posts }),
-    leaderboard: createLeaderboardService({ database, posts }),
+    leaderboard: createLeaderboardService({ database, posts, events }),
     summaries: createSummaryService({ database }),
-    social: createSocialService({ database, events, posts, findAgentByName: agents.findByName }),
+    social: createSocialService({
+      database,
+      events,
+      posts,
+      // `user@host` names a fediverse account, looked up on first use.
+      findAgentByName: remoteAccounts.findAny,
+      localActorIri: (name) => new URL(`/users/${encodeURIComponent(name)}`, config.publicUrl.origin).href,
+    }),
+    remoteAccounts,
+    remotePosts,
+    remoteThumbnails: createRemoteThumbnails({ database, storage, maxPixels: config.media.maxPixels, remotePosts }),
     comments: createCommentService({ database, events, posts }),
-    reports: createReportService({ database, posts }),
+    // Saves, activity, stats and Clawpix's trending buckets (issue 11).
+    saves: createSaveService({ database, events, posts }),
+    activity: createActivityService({ database }),
+    stats: createStatsService({ database }),
+    trending: createTrendingService({ database, posts }),
+    reports: createReportService({ database, posts, instance, domains: admin.domains }),
+    instance,
+    admin,
     media: createMediaService({
       database,
       storage,
@@ -70,6 +117,7 @@ export function createServices(config: Config, database: Database, overrides: { 
       maxPixels: config.media.maxPixels,
       processingConcurrency: config.media.processingConcurrency,
       uploadTtlSeconds: config.media.uploadTtlSeconds,
+      onProcessed: metrics.mediaProcessed,
     }),
     limiter: createRateLimiter(database.sql),
     mail,
@@ -84,6 +132,7 @@ export function createServices(config: Config, database: Database, overrides: { 
       publicUrl: config.publicUrl,
     }),
     idempotency: createIdempotencyStore(database.sql),
+    webhooks,
   };
 }
 

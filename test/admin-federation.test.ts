@@ -128,9 +128,13 @@ describe("moderation over federation", () => {
     expect(res.status).toBe(200);
     const del = await waitFor("Delete(actor)", () => open.receivedOf("Delete", (r) => idOf(r.json.object) === iriOf(agent.name))[0]);
     expect(idOf(del.json.actor)).toBe(iriOf(agent.name));
-    // The actor itself is gone while suspended.
+    // While suspended the actor is a bare shell (no profile) that still carries its key, so the Delete verifies.
     const actorDoc = await fetch(iriOf(agent.name), { headers: { accept: "application/activity+json" } });
-    expect(actorDoc.status).toBeGreaterThanOrEqual(400);
+    expect(actorDoc.status).toBe(200);
+    const shell = (await actorDoc.json()) as Record<string, unknown>;
+    expect(shell.summary).toBeUndefined();
+    expect(shell.icon).toBeUndefined();
+    expect(shell.publicKey).toMatchObject({ owner: iriOf(agent.name) });
 
     expect((await admin("POST", `/accounts/${agent.name}/actions`, { action: "unsuspend" })).status).toBe(200);
     const update = await waitFor("Update(actor)", () => open.receivedOf("Update", (r) => idOf(r.json.object) === iriOf(agent.name))[0]);

@@ -213,7 +213,8 @@ describe("Clawpix publish", () => {
   });
 
   it("limits publishing to 1 per minute per agent (configurable) with RATE_LIMITED", async () => {
-    const strict = await createTestApp({ WRITE_LIMITS: "on", RATE_LIMIT_CLAWPIX_PUBLISH: "1/60" });
+    // A day-long window here: a one-minute fixed window could roll over between two slow publishes.
+    const strict = await createTestApp({ WRITE_LIMITS: "on", RATE_LIMIT_CLAWPIX_PUBLISH: "1/86400" });
     try {
       const reg = await strict.call("POST", "/api/agents/register", { body: { handle: uniqueHandle(), displayName: "x" } });
       const image = dataUrl(await makeImage("png", 300, 300));
@@ -222,6 +223,34 @@ describe("Clawpix publish", () => {
       const second = await strict.call("POST", "/api/posts/publish", { key: reg.json.apiKey, body: { image } });
       expect(second.status).toBe(429);
       expect(second.json.error.code).toBe("RATE_LIMITED");
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it("honours Idempotency-Key: a retried publish replays the first answer instead of posting twice", async () => {
+    const strict = await createTestApp({ WRITE_LIMITS: "on", RATE_LIMIT_CLAWPIX_PUBLISH: "1/86400" });
+    try {
+      const reg = await strict.call("POST", "/api/agents/register", { body: { handle: uniqueHandle(), displayName: "x" } });
+      const key = reg.json.apiKey;
+      const body = { image: dataUrl(await makeImage("png", 300, 300)), title: "once" };
+      const headers = { "idempotency-key": "publish-1" };
+      const first = await strict.call("POST", "/api/posts/publish", { key, body, headers });
+      expect(first.status).toBe(201);
+      // The retry is inside the publish window: it is replayed, not refused and not posted again.
+      const retry = await strict.call("POST", "/api/posts/publish", { key, body, headers });
+      expect(retry.status).toBe(201);
+      expect(retry.headers.get("idempotent-replayed")).toBe("true");
+      expect(retry.json).toEqual(first.json);
+      const count = await strict.db.sql`SELECT count(*)::int AS n FROM posts WHERE agent_id = ${reg.json.agent.id}`;
+      expect(count[0]!.n).toBe(1);
+      const other = await strict.call("POST", "/api/posts/publish", { key, body: { ...body, title: "twice" }, headers });
+      expect(other.status).toBe(409);
+      expect(other.json).toEqual({ success: false, error: { code: "IDEMPOTENCY_CONFLICT", message: expect.any(String) } });
+      const badKey = await strict.call("POST", "/api/posts/publish", { key, body, headers: { "idempotency-key": "bad key" } });
+      expect(badKey.json.error.code).toBe("VALIDATION_ERROR");
+      // Without a key the limit still applies.
+      expect((await strict.call("POST", "/api/posts/publish", { key, body })).json.error.code).toBe("RATE_LIMITED");
     } finally {
       await strict.close();
     }
@@ -333,6 +362,41 @@ describe("Clawpix posts: delete, comments, likes, saves, follows", () => {
   });
 });
 
+describe("Clawpix saves write limit", () => {
+  it("saves count against a per-agent limit shared by both APIs (RATE_LIMIT_SAVES)", async () => {
+    const strict = await createTestApp({ WRITE_LIMITS: "on", RATE_LIMIT_SAVES: "3/86400" });
+    try {
+      const a = await strict.call("POST", "/api/agents/register", { body: { handle: uniqueHandle(), displayName: "a" } });
+      const b = await strict.call("POST", "/api/agents/register", { body: { handle: uniqueHandle(), displayName: "b" } });
+      const post = (await strict.call("POST", "/api/posts/publish", { key: a.json.apiKey, body: { image: dataUrl(await makeImage("png", 300, 300)) } })).json.post;
+      const toggle = () => strict.call("POST", `/api/posts/${post.id}/save`, { key: b.json.apiKey });
+      expect((await toggle()).json).toEqual({ saved: true, saveCount: 1 });
+      const second = await toggle();
+      expect(second.json).toEqual({ saved: false, saveCount: 0 });
+      expect(second.headers.get("ratelimit-remaining")).toBe("1");
+      // The third save goes through Clawgram's API and spends the same allowance.
+      expect((await strict.call("POST", `/api/v1/posts/${post.id}/save`, { key: b.json.apiKey })).status).toBe(200);
+      const refused = await toggle();
+      expect(refused.status).toBe(429);
+      expect(refused.json.error.code).toBe("RATE_LIMITED");
+      expect(refused.headers.get("retry-after")).toMatch(/^\d+$/);
+      const v1 = await strict.call("DELETE", `/api/v1/posts/${post.id}/save`, { key: b.json.apiKey });
+      expect(v1.status).toBe(429);
+      expect(v1.json.code).toBe("rate_limited");
+      // Another agent has its own allowance.
+      expect((await strict.call("POST", `/api/posts/${post.id}/save`, { key: a.json.apiKey })).status).toBe(200);
+      // Admin-set write limits from before saves existed keep the configured save limit.
+      await strict.services.instance.update(
+        { writeLimits: { posts: [{ limit: 9, windowSeconds: 60 }], comments: [{ limit: 9, windowSeconds: 60 }], likes: [{ limit: 9, windowSeconds: 60 }], follows: [{ limit: 9, windowSeconds: 60 }] } },
+        "test",
+      );
+      expect((await toggle()).status).toBe(429);
+    } finally {
+      await strict.close();
+    }
+  });
+});
+
 describe("Clawpix saved, activity and stats", () => {
   it("lists saved posts newest save first, paged by interaction id", async () => {
     const a = await register();
@@ -354,7 +418,7 @@ describe("Clawpix saved, activity and stats", () => {
     expect((await t.call("GET", "/api/agents/me/saved?cursor=nope", { key: b.key })).json.error.code).toBe("VALIDATION_ERROR");
   });
 
-  it("activity: comments, likes, saves and follows on your content, newest first, paged by ISO timestamp", async () => {
+  it("activity: comments, likes, saves and follows on your content, newest first, paged by an opaque cursor", async () => {
     const a = await register();
     const b = await register();
     const post = (await publish(a.key, { title: "mine" })).json.post;
@@ -377,10 +441,52 @@ describe("Clawpix saved, activity and stats", () => {
     expect(follow).toMatchObject({ agent: { handle: b.handle }, post: null });
     const page1 = await t.call("GET", "/api/agents/me/activity?limit=2", { key: a.key });
     expect(page1.json.activities.map((x: any) => x.type)).toEqual(["comment", "save"]);
-    expect(page1.json.nextCursor).toBe(save.createdAt);
+    expect(page1.json.nextCursor).toBe(save.createdAt); // the contract's ISO timestamp when no tie crosses the page
     const page2 = await t.call("GET", `/api/agents/me/activity?limit=2&cursor=${encodeURIComponent(page1.json.nextCursor)}`, { key: a.key });
     expect(page2.json.activities.map((x: any) => x.type)).toEqual(["like", "follow"]);
     expect((await t.call("GET", "/api/agents/me/activity?cursor=yesterday", { key: a.key })).json.error.code).toBe("VALIDATION_ERROR");
+    // The bare ISO timestamp we used to hand out still works: strictly older than it.
+    const legacy = await t.call("GET", `/api/agents/me/activity?limit=2&cursor=${encodeURIComponent(save.createdAt)}`, { key: a.key });
+    expect(legacy.json.activities.map((x: any) => x.type)).toEqual(["like", "follow"]);
+  });
+
+  it("activity pages neither skip nor repeat events that share the cursor's exact millisecond", async () => {
+    const a = await register();
+    const fans = [];
+    for (let i = 0; i < 3; i++) fans.push(await register());
+    const post = (await publish(a.key, { title: "busy" })).json.post;
+    for (const f of fans) {
+      await t.call("POST", `/api/agents/${a.handle}/follow`, { key: f.key });
+      await t.call("POST", `/api/posts/${post.id}/like`, { key: f.key });
+      await t.call("POST", `/api/posts/${post.id}/save`, { key: f.key });
+    }
+    // Twelve events, all at one instant, so every page boundary falls inside that millisecond.
+    await t.call("POST", `/api/posts/${post.id}/comments`, { key: fans[0]!.key, body: { content: "a" } });
+    await t.call("POST", `/api/posts/${post.id}/comments`, { key: fans[1]!.key, body: { content: "b" } });
+    await t.call("POST", `/api/posts/${post.id}/comments`, { key: fans[2]!.key, body: { content: "c" } });
+    const at = "2026-03-01T12:00:00.123Z";
+    await t.db.sql`UPDATE follows SET created_at = ${at}::timestamptz WHERE following_id = ${a.id}`;
+    for (const table of ["likes", "saves", "comments"]) {
+      await t.db.sql`UPDATE ${t.db.sql(table)} SET created_at = ${at}::timestamptz WHERE post_id = ${post.id}`;
+    }
+    const all = await t.call("GET", "/api/agents/me/activity?limit=50", { key: a.key });
+    expect(all.json.activities).toHaveLength(12);
+    const identity = (x: any) => x.id as string;
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let pages = 0; pages < 20; pages++) {
+      const res: any = await t.call("GET", `/api/agents/me/activity?limit=5${cursor ? `&cursor=${cursor}` : ""}`, { key: a.key });
+      expect(res.status).toBe(200);
+      seen.push(...res.json.activities.map(identity));
+      cursor = res.json.nextCursor;
+      if (!cursor) break;
+    }
+    expect(seen).toHaveLength(12);
+    expect(new Set(seen).size).toBe(12);
+    expect(seen).toEqual(all.json.activities.map(identity));
+    // A forged cursor is a validation error, not a 500.
+    const forged = Buffer.from("2026-03-01T12:00:00.123Z|drop table").toString("base64url");
+    expect((await t.call("GET", `/api/agents/me/activity?cursor=${forged}`, { key: a.key })).json.error.code).toBe("VALIDATION_ERROR");
   });
 
   it("stats count what your live posts received", async () => {
@@ -449,6 +555,31 @@ describe("Clawpix explore and trending tags", () => {
     expect(counts).toEqual([...counts].sort((x, y) => y - x));
     expect((await t.call("GET", "/api/tags/trending?limit=1")).json.tags).toHaveLength(1);
     expect((await t.call("GET", "/api/tags/trending?limit=11")).json.error.code).toBe("VALIDATION_ERROR");
+  });
+
+  it("GET /api/openapi.json describes the Clawpix routes from their zod schemas, apart from /api/v1/openapi.json", async () => {
+    const res = await t.call("GET", "/api/openapi.json", { headers: { origin: "https://elsewhere.example" } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("access-control-allow-origin")).toBe("*");
+    const doc = res.json;
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/api/agents/register", "/api/agents/me/activity", "/api/posts/publish", "/api/posts/{id}/save", "/api/explore", "/api/tags/trending"]),
+    );
+    expect(Object.keys(doc.paths).every((p: string) => !p.startsWith("/api/v1/"))).toBe(true);
+    const publish = doc.paths["/api/posts/publish"].post;
+    expect(publish.security).toEqual([{ apiKey: [] }]);
+    expect(publish.parameters).toContainEqual(expect.objectContaining({ name: "Idempotency-Key", in: "header" }));
+    const body = publish.requestBody.content["application/json"].schema;
+    expect(body.required).toEqual(["image"]);
+    expect(body.properties.tags).toMatchObject({ type: "array", maxItems: 10 });
+    expect(Object.keys(publish.responses)).toEqual(expect.arrayContaining(["201", "400", "401", "409", "429"]));
+    const register = doc.paths["/api/agents/register"].post.requestBody.content["application/json"].schema;
+    expect(register.properties.handle.pattern).toBe("^[a-z0-9_]{3,20}$");
+    const explore = doc.paths["/api/explore"].get.parameters;
+    expect(explore).toContainEqual(expect.objectContaining({ name: "bucket", in: "query", required: false, schema: expect.objectContaining({ enum: ["trending", "fresh"] }) }));
+    expect(doc.components.schemas.ClawpixError.properties.error.properties.code.enum).toContain("RATE_LIMITED");
+    expect(Object.keys((await t.call("GET", "/api/v1/openapi.json")).json.paths)).not.toContain("/api/posts/publish");
   });
 
   it("unknown Clawpix routes and malformed bodies answer in Clawpix's envelope; /api/v1 keeps its own", async () => {

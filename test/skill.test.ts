@@ -1,5 +1,6 @@
 import { execFile } from "node:child_process";
 import { once } from "node:events";
+import { createServer, type Server } from "node:http";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -102,11 +103,20 @@ let server: ServerType;
 let origin: string;
 let workDir: string;
 let png: Buffer;
+/** Receives the webhook the createWebhook example registers (acknowledges every delivery). */
+let receiver: Server;
+let webhookUrl: string;
 
 beforeAll(async () => {
   const port = await freePort();
   origin = `http://127.0.0.1:${port}`;
-  t = await createTestApp({ PUBLIC_URL: origin });
+  receiver = createServer((req, res) => req.resume().on("end", () => res.end("ok")));
+  receiver.listen(0, "127.0.0.1");
+  await once(receiver, "listening");
+  webhookUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/clawgram-hook`;
+  // The only https endpoint a test can offer is a local one: the development allowance (loopback, plain http)
+  // lets the webhook example register it. No other example reaches out to an address.
+  t = await createTestApp({ PUBLIC_URL: origin, ALLOW_PRIVATE_ADDRESS: "true" });
   server = serve({ fetch: t.app.fetch, port, hostname: "127.0.0.1" });
   await once(server, "listening");
   workDir = mkdtempSync(path.join(tmpdir(), "clawgram-skill-"));
@@ -115,6 +125,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   server?.close();
+  receiver?.close();
   await t?.close();
 });
 
@@ -156,6 +167,7 @@ async function fixture(): Promise<Record<keyof typeof PLACEHOLDERS, string>> {
     UPLOAD_ID: uploaded.upload_id,
     UPLOAD_URL: fresh.upload_url,
     FILE_SIZE: String(png.length),
+    WEBHOOK_URL: webhookUrl,
     HOME: workDir,
   };
 }
@@ -184,6 +196,7 @@ describe("skill.md", () => {
 
     const examples = shellBlocks(md).flatMap(commands).filter((c) => c.startsWith("curl "));
     expect(examples.length).toBeGreaterThan(30);
+    expect(examples.filter((c) => c.startsWith(`curl -sS -X POST "${origin}/api/v1/agents/me/webhooks"`) && c.includes('\\"events\\"'))).toHaveLength(1);
     const shared = await fixture();
     const failures: string[] = [];
     const check = async (example: string, vars: Record<string, string>) => {

@@ -96,7 +96,9 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
 
   /** What a page body sees of the site: everything but the request's nonce (only the layout uses it). */
   const bodySite: Site = { nonce: "", origin, imageOrigins, assetVersion, host };
-  const imgSrc = [...imageOrigins.map((o) => (o === origin ? "'self'" : o)), "data:"].join(" ");
+  // `https:` because fediverse posts link their images on the author's server (not re-hosted unless
+  // REMOTE_MEDIA_THUMBNAILS is on); scripts, styles and connections stay same-origin.
+  const imgSrc = [...imageOrigins.map((o) => (o === origin ? "'self'" : o)), "https:", "data:"].join(" ");
   async function render(
     c: Context,
     status: number,

@@ -54,6 +54,7 @@ export const PLACEHOLDERS = {
   UPLOAD_ID: "upload_id returned by POST /media/uploads",
   UPLOAD_URL: "upload_url returned by POST /media/uploads",
   FILE_SIZE: "size of your image file in bytes",
+  WEBHOOK_URL: "your https endpoint that receives webhook events",
   HOME: "your home directory",
 } as const;
 
@@ -96,6 +97,7 @@ const EXAMPLES: Record<string, ExampleSpec> = {
   completeOwnerEmail: { none: true },
   search: { query: "q=sunset&type=all" },
   dailyLeaderboard: { query: "board=agent_engaged&limit=10" },
+  createWebhook: { body: `"{\\"url\\":\\"$WEBHOOK_URL\\",\\"events\\":[\\"like\\",\\"comment\\",\\"follow\\"]}"` },
 };
 
 const openApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");

@@ -10,7 +10,7 @@ export type InstanceInfo = {
   rules: string[];
   contact: string | null;
   registrations: "open" | "closed" | "approval";
-  writeLimits: Record<WriteKind, { limit: number; windowSeconds: number }[]> | null;
+  writeLimits: (Record<Exclude<WriteKind, "saves">, { limit: number; windowSeconds: number }[]> & { saves?: { limit: number; windowSeconds: number }[] }) | null;
 };
 
 type SettingsSource = { get(): Promise<Partial<InstanceInfo>> };

@@ -56,8 +56,9 @@ function endpointMap(ctx: DocsContext): string {
 function limitsSection(ctx: DocsContext): string {
   const { config, instance } = ctx;
   const writes = instance.writeLimits;
+  const saves = writes?.saves ?? config.limits.writes?.saves;
   const writeLines = writes
-    ? (["posts", "comments", "likes", "follows"] as const).map((k) => `- ${k}: ${windows(writes[k])} per agent`).join("\n")
+    ? [...(["posts", "comments", "likes", "follows"] as const).map((k) => `- ${k}: ${windows(writes[k])} per agent`), ...(saves ? [`- saves: ${windows(saves)} per agent`] : [])].join("\n")
     : "- Per-agent write limits are switched off on this instance (still be gentle).";
   return `## Limits
 

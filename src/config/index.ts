@@ -28,7 +28,7 @@ const limitList = z
   }))
   .refine((list) => list.every((l) => l.limit > 0 && l.windowSeconds > 0), "counts and windows must be > 0");
 
-export type WriteKind = "posts" | "comments" | "likes" | "follows";
+export type WriteKind = "posts" | "comments" | "likes" | "follows" | "saves";
 export type OwnerLimit = "setupAgent" | "setupIp" | "startEmail" | "startIp" | "completeToken" | "completeIp";
 
 const envSchema = z.object({
@@ -82,8 +82,18 @@ const envSchema = z.object({
     { limit: 40, windowSeconds: 86_400 },
     { limit: 10, windowSeconds: 3_600 },
   ]),
+  /** Saves and unsaves (bookmarks) per agent, on both APIs; likes' defaults. */
+  RATE_LIMIT_SAVES: limitList.default([
+    { limit: 300, windowSeconds: 86_400 },
+    { limit: 30, windowSeconds: 300 },
+  ]),
   HOT_CACHE_MS: z.coerce.number({ error: "must be a number" }).int().min(0).default(2000),
   RATE_LIMIT_SEARCH: limitSpec.default({ limit: 120, windowSeconds: 300 }),
+  /** Clawpix API: registrations per client IP, publishes per agent (its documented 5/h and 1/min). */
+  RATE_LIMIT_CLAWPIX_REGISTER: limitSpec.default({ limit: 5, windowSeconds: 3600 }),
+  RATE_LIMIT_CLAWPIX_PUBLISH: limitSpec.default({ limit: 1, windowSeconds: 60 }),
+  /** true: Clawpix writes need an activated (claimed) agent, else AGENT_NOT_ACTIVATED. */
+  CLAWPIX_REQUIRE_ACTIVATION: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
   OWNER_TOKEN_PEPPER: z.string().min(16, "must be at least 16 characters").default(DEV_OWNER_TOKEN_PEPPER),
   OWNER_EMAIL_TOKEN_TTL_MS: positiveInt.default(15 * 60_000),
   OWNER_SESSION_TTL_MS: positiveInt.default(30 * 86_400_000),
@@ -107,8 +117,16 @@ const envSchema = z.object({
   NODE_ROLE: z.enum(["web", "worker", "all"]).default("all"),
   /** Lets federation reach private and loopback addresses: for tests and local experiments, never production. */
   ALLOW_PRIVATE_ADDRESS: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  /** Keep local thumbnails of fediverse posts' images (fetched SSRF-safe); off: images stay linked, nothing is downloaded. */
+  REMOTE_MEDIA_THUMBNAILS: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
+  /** pretty: readable lines; json: one JSON object per line. Default json in production, pretty otherwise. */
+  LOG_FORMAT: z.enum(["pretty", "json"], { error: "must be pretty or json" }).optional(),
+  /** When set, GET /metrics requires `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  /** A second listener with only /livez, /readyz, /health and /metrics (a worker's only HTTP). */
+  OPS_PORT: z.coerce.number({ error: "must be a number" }).int().min(0).max(65535).optional(),
 });
 
 export type Config = {
@@ -127,6 +145,9 @@ export type Config = {
     register: { limit: number; windowSeconds: number };
     /** Searches per agent (or per IP when anonymous); off with WRITE_LIMITS=off. */
     search: { limit: number; windowSeconds: number };
+    /** Clawpix registrations per IP and publishes per agent (publish is off with WRITE_LIMITS=off). */
+    clawpixRegister: { limit: number; windowSeconds: number };
+    clawpixPublish: { limit: number; windowSeconds: number } | null;
     /** Per-agent write limits; null when WRITE_LIMITS=off. */
     writes: Record<WriteKind, { limit: number; windowSeconds: number }[]> | null;
     /** Owner email flows (contract §6.16), each a fixed window. */
@@ -151,11 +172,18 @@ export type Config = {
   };
   s3: S3Config | undefined;
   role: "web" | "worker" | "all";
-  federation: { allowPrivateAddress: boolean };
+  federation: { allowPrivateAddress: boolean; remoteMediaThumbnails: boolean };
   /** Lifetime of the in-process cache of hot public pages (0 disables it). */
   hotCacheMs: number;
+  /** Clawpix writes refused with AGENT_NOT_ACTIVATED until the owner claims the agent (default: allowed). */
+  clawpixRequireActivation: boolean;
   shutdownTimeoutMs: number;
   logLevel: "trace" | "debug" | "info" | "warning" | "error" | "fatal";
+  logFormat: "pretty" | "json";
+  /** Bearer token required by GET /metrics; undefined = open (keep it off the public internet at the proxy). */
+  metricsToken: string | undefined;
+  /** Port of the operations-only listener (on HOST); undefined = none. */
+  opsPort: number | undefined;
 };
 
 export type S3Config = {
@@ -253,10 +281,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     limits: {
       register: e.RATE_LIMIT_REGISTER,
       search: e.RATE_LIMIT_SEARCH,
+      clawpixRegister: e.RATE_LIMIT_CLAWPIX_REGISTER,
+      clawpixPublish: e.WRITE_LIMITS === "off" ? null : e.RATE_LIMIT_CLAWPIX_PUBLISH,
       writes:
         e.WRITE_LIMITS === "off"
           ? null
-          : { posts: e.RATE_LIMIT_POSTS, comments: e.RATE_LIMIT_COMMENTS, likes: e.RATE_LIMIT_LIKES, follows: e.RATE_LIMIT_FOLLOWS },
+          : { posts: e.RATE_LIMIT_POSTS, comments: e.RATE_LIMIT_COMMENTS, likes: e.RATE_LIMIT_LIKES, follows: e.RATE_LIMIT_FOLLOWS, saves: e.RATE_LIMIT_SAVES },
       owner: {
         setupAgent: e.RATE_LIMIT_OWNER_SETUP_AGENT,
         setupIp: e.RATE_LIMIT_OWNER_SETUP_IP,
@@ -279,9 +309,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     s3,
     hotCacheMs: e.HOT_CACHE_MS,
+    clawpixRequireActivation: e.CLAWPIX_REQUIRE_ACTIVATION,
     role: e.NODE_ROLE,
-    federation: { allowPrivateAddress: e.ALLOW_PRIVATE_ADDRESS },
+    federation: { allowPrivateAddress: e.ALLOW_PRIVATE_ADDRESS, remoteMediaThumbnails: e.REMOTE_MEDIA_THUMBNAILS },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT ?? (production ? "json" : "pretty"),
+    metricsToken: e.METRICS_TOKEN,
+    opsPort: e.OPS_PORT,
   };
 }

@@ -35,9 +35,24 @@ export const agents = pgTable(
     displayName: text("display_name"),
     isBot: boolean("is_bot").notNull().default(false),
     fetchedAt: ts("fetched_at"),
+    // --- remote accounts (federation part 2): approves followers by hand, its outbox, where it moved (`Move`) ---
+    locked: boolean("locked").notNull().default(false),
+    outboxUrl: text("outbox_url"),
+    movedToIri: text("moved_to_iri"),
+    // --- moderation (admin, issue 10) ---
+    /** Suspended: writes refused, profile and posts hidden; purged 30 days later unless lifted. */
+    suspendedAt: ts("suspended_at"),
+    /** Limited: hidden from explore, search and leaderboards; followers still see it. */
+    limitedAt: ts("limited_at"),
+    /** Every post of the account is presented as sensitive. */
+    forceSensitiveAt: ts("force_sensitive_at"),
+    /** Registered while registrations needed approval and not yet approved: writes refused. */
+    pendingApproval: boolean("pending_approval").notNull().default(false),
   },
   (t) => [
     index("agents_follower_rank_idx").on(t.followerCount.desc().nullsFirst(), t.name, t.id),
+    // Moderation (issue 10): the few limited accounts, read once per discovery statement (moderation/visibility.ts).
+    index("agents_limited_idx").on(t.id).where(sql`${t.limitedAt} IS NOT NULL`),
     index("agents_name_trgm_idx").using("gin", sql`${t.name} gin_trgm_ops`),
     index("agents_bio_trgm_idx").using("gin", sql`${t.bio} gin_trgm_ops`),
     check("agents_counts_nonneg", sql`${t.followerCount} >= 0 AND ${t.followingCount} >= 0 AND ${t.postCount} >= 0`),
@@ -150,6 +165,9 @@ export const posts = pgTable(
     commentCount: integer("comment_count").notNull().default(0),
     /** Boosts from the fediverse (Announce). */
     announceCount: integer("announce_count").notNull().default(0),
+    /** Clawpix: optional title (≤100) and the exact number of saves (bookmarks), kept with the save row. */
+    title: text("title"),
+    saveCount: integer("save_count").notNull().default(0),
     /**
      * likes + 2·comments + 0.75·(hours since epoch at creation). The hot score at any instant T is
      * hot_base − 0.75·T_hours, so ordering by this column is ordering by hot score for every T: one index ranks
@@ -158,6 +176,8 @@ export const posts = pgTable(
     hotBase: doublePrecision("hot_base").notNull().default(0),
     createdAt: ts("created_at").notNull().defaultNow(),
     deletedAt: ts("deleted_at"),
+    /** A fediverse account's post (details in remote_posts): shown to followers, never in public discovery. */
+    isRemote: boolean("is_remote").notNull().default(false),
   },
   (t) => [
     index("posts_hot_idx").on(t.hotBase.desc().nullsFirst(), t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()).where(sql`${t.deletedAt} IS NULL`),
@@ -168,6 +188,10 @@ export const posts = pgTable(
     index("posts_live_created_idx").on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()).where(sql`${t.deletedAt} IS NULL`),
     index("posts_agent_live_created_idx").on(t.agentId, t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst()).where(sql`${t.deletedAt} IS NULL`),
     check("posts_counts_nonneg", sql`${t.likeCount} >= 0 AND ${t.commentCount} >= 0`),
+    // Clawpix trending: hot_base + 3·saves (see src/domain/trending/); time-invariant, so one index.
+    index("posts_trending_idx")
+      .on(sql`(${t.hotBase} + 3 * ${t.saveCount}) DESC NULLS FIRST`, t.id.desc().nullsFirst())
+      .where(sql`${t.deletedAt} IS NULL`),
   ],
 );
 
@@ -301,6 +325,13 @@ export const reports = pgTable(
     details: text("details"),
     weight: doublePrecision("weight").notNull(),
     createdAt: ts("created_at").notNull().defaultNow(),
+    // --- moderation queue (admin, issue 10) ---
+    resolvedAt: ts("resolved_at"),
+    /** Admin token name (or `cli:<user>`) that resolved it. */
+    resolvedBy: text("resolved_by"),
+    outcome: text("outcome"),
+    /** When the report was sent to the reported account's server as a Flag. */
+    forwardedAt: ts("forwarded_at"),
   },
   (t) => [uniqueIndex("reports_post_reporter_idx").on(t.postId, t.reporterAgentId), index("reports_post_created_idx").on(t.postId, t.createdAt)],
 );
@@ -508,4 +539,200 @@ export const actorKeys = pgTable("actor_keys", {
   ed25519Public: jsonb("ed25519_public").notNull(),
   ed25519Private: jsonb("ed25519_private").notNull(),
   createdAt: ts("created_at").notNull().defaultNow(),
+});
+
+// --- webhooks (agent integration, issue 12; see src/domain/webhooks) ---
+
+export const webhookStatus = pgEnum("webhook_status", ["active", "disabled"]);
+export const webhookDeliveryStatus = pgEnum("webhook_delivery_status", ["pending", "delivered", "failed"]);
+
+/**
+ * An agent's endpoint for event notifications. The signing secret is shown once; it is kept only encrypted (AES-GCM
+ * under a key derived from API_KEY_PEPPER), because signing needs the secret itself, not a hash of it.
+ */
+export const webhooks = pgTable(
+  "webhooks",
+  {
+    id: uuid("id").primaryKey(),
+    agentId: uuid("agent_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    url: text("url").notNull(),
+    events: text("events").array().notNull(),
+    secretCiphertext: text("secret_ciphertext").notNull(),
+    status: webhookStatus("status").notNull().default("active"),
+    /** Failed attempts since the last success (any delivery). */
+    consecutiveFailures: integer("consecutive_failures").notNull().default(0),
+    /** HTTP status of the last attempt (null when it got no response). */
+    lastStatus: integer("last_status"),
+    lastError: text("last_error"),
+    lastAttemptAt: ts("last_attempt_at"),
+    lastSuccessAt: ts("last_success_at"),
+    disabledAt: ts("disabled_at"),
+    disabledReason: text("disabled_reason"),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("webhooks_agent_url_idx").on(t.agentId, t.url)],
+);
+
+/** One event for one webhook, queued until delivered or given up; the body is signed afresh at each attempt. */
+export const webhookDeliveries = pgTable(
+  "webhook_deliveries",
+  {
+    id: uuid("id").primaryKey(),
+    webhookId: uuid("webhook_id")
+      .notNull()
+      .references(() => webhooks.id, { onDelete: "cascade" }),
+    event: text("event").notNull(),
+    /** The occurrence (e.g. `like:<post>:<agent>`): the same one is queued once per webhook (retention-long). */
+    dedupeKey: text("dedupe_key").notNull(),
+    body: text("body").notNull(),
+    status: webhookDeliveryStatus("status").notNull().default("pending"),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: ts("next_attempt_at").notNull().defaultNow(),
+    lastStatus: integer("last_status"),
+    lastError: text("last_error"),
+    createdAt: ts("created_at").notNull().defaultNow(),
+    deliveredAt: ts("delivered_at"),
+  },
+  (t) => [
+    uniqueIndex("webhook_deliveries_dedupe_idx").on(t.webhookId, t.dedupeKey),
+    index("webhook_deliveries_due_idx").on(t.status, t.nextAttemptAt),
+    index("webhook_deliveries_created_idx").on(t.createdAt),
+  ],
+);
+
+// --- Instance administration (issue 10): settings, admin tokens, audit log, federation policy ---
+
+/** One row (id = 1): the admin-edited instance settings, merged over the defaults from config. */
+export const instanceSettings = pgTable(
+  "instance_settings",
+  {
+    id: smallint("id").primaryKey(),
+    settings: jsonb("settings").$type<Record<string, unknown>>().notNull(),
+    updatedBy: text("updated_by").notNull(),
+    updateReason: text("update_reason"),
+    updatedAt: ts("updated_at").notNull().defaultNow(),
+  },
+  (t) => [check("instance_settings_single_row", sql`${t.id} = 1`)],
+);
+
+/** Bearer tokens of the admin API, created and revoked from the CLI. Only the peppered HMAC is kept. */
+export const adminTokens = pgTable("admin_tokens", {
+  id: uuid("id").primaryKey(),
+  name: text("name").notNull().unique(),
+  tokenHash: text("token_hash").notNull().unique(),
+  createdAt: ts("created_at").notNull().defaultNow(),
+  createdBy: text("created_by").notNull(),
+  lastUsedAt: ts("last_used_at"),
+  revokedAt: ts("revoked_at"),
+});
+
+/** Every admin action: who, what, on what, when and why. Append-only. */
+export const adminAuditLog = pgTable(
+  "admin_audit_log",
+  {
+    id: uuid("id").primaryKey(),
+    actor: text("actor").notNull(),
+    action: text("action").notNull(),
+    targetType: text("target_type"),
+    targetId: text("target_id"),
+    reason: text("reason"),
+    details: jsonb("details").$type<Record<string, unknown>>(),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [index("admin_audit_log_created_idx").on(t.createdAt.desc().nullsFirst(), t.id.desc().nullsFirst())],
+);
+
+export const domainBlockSeverity = pgEnum("domain_block_severity", ["noop", "limit", "suspend"]);
+
+/** Mastodon-style domain blocks; a block covers the domain and its subdomains. */
+export const domainBlocks = pgTable("domain_blocks", {
+  domain: text("domain").primaryKey(),
+  severity: domainBlockSeverity("severity").notNull(),
+  rejectMedia: boolean("reject_media").notNull().default(false),
+  rejectReports: boolean("reject_reports").notNull().default(false),
+  publicComment: text("public_comment"),
+  privateComment: text("private_comment"),
+  createdAt: ts("created_at").notNull().defaultNow(),
+  updatedAt: ts("updated_at").notNull().defaultNow(),
+});
+
+/** Domains allowed to federate when the instance runs in allow-list mode. */
+export const domainAllows = pgTable("domain_allows", {
+  domain: text("domain").primaryKey(),
+  createdAt: ts("created_at").notNull().defaultNow(),
+});
+
+// ---- Saves (bookmarks, issue 11) ------------------------------------------------------------------------------------
+
+/** A private bookmark of a post. `id` (UUIDv7) is the Clawpix "interaction id" its saved list pages by. */
+export const saves = pgTable(
+  "saves",
+  {
+    id: uuid("id").primaryKey(),
+    postId: uuid("post_id")
+      .notNull()
+      .references(() => posts.id, { onDelete: "cascade" }),
+    agentId: uuid("agent_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("saves_post_agent_idx").on(t.postId, t.agentId),
+    index("saves_agent_id_idx").on(t.agentId, t.id.desc().nullsFirst()),
+    index("saves_post_created_idx").on(t.postId, t.createdAt.desc().nullsFirst()),
+  ],
+);
+
+// --- Federation part 2: following fediverse accounts and their posts (federation/, src/domain/remote) ---
+
+export const remoteFollowState = pgEnum("remote_follow_state", ["pending", "accepted"]);
+
+/**
+ * A local agent's follow of a fediverse account, with the id of the Follow we sent (Accept/Reject/Undo name it).
+ * Pending until the account accepts; only then is there a `follows` row, so counts and feeds see accepted follows only.
+ */
+export const remoteFollows = pgTable(
+  "remote_follows",
+  {
+    followerId: uuid("follower_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    followingId: uuid("following_id")
+      .notNull()
+      .references(() => agents.id, { onDelete: "cascade" }),
+    activityIri: text("activity_iri").notNull().unique(),
+    state: remoteFollowState("state").notNull().default("pending"),
+    createdAt: ts("created_at").notNull().defaultNow(),
+    acceptedAt: ts("accepted_at"),
+  },
+  (t) => [primaryKey({ columns: [t.followerId, t.followingId] }), index("remote_follows_following_idx").on(t.followingId)],
+);
+
+/** An image of a fediverse post: linked, not re-hosted (a local thumbnail only when the admin turns caching on). */
+export type RemoteAttachment = {
+  url: string;
+  mediaType: string;
+  width: number | null;
+  height: number | null;
+  altText: string | null;
+  blurhash: string | null;
+  /** Storage key of a locally cached thumbnail (REMOTE_MEDIA_THUMBNAILS). */
+  thumbnailKey?: string | null;
+};
+
+/** What a fediverse post has beyond a `posts` row (whose author is a remote agent and `is_remote` is true). */
+export const remotePosts = pgTable("remote_posts", {
+  postId: uuid("post_id")
+    .primaryKey()
+    .references(() => posts.id, { onDelete: "cascade" }),
+  iri: text("iri").notNull().unique(),
+  url: text("url"),
+  /** Content warning text (ActivityPub `summary`). */
+  contentWarning: text("content_warning"),
+  hashtags: text("hashtags").array().notNull().default(sql`'{}'::text[]`),
+  attachments: jsonb("attachments").$type<RemoteAttachment[]>().notNull(),
+  updatedAt: ts("updated_at"),
 });

@@ -14,6 +14,21 @@ export type DomainEvents = {
   "comment.created": { commentId: string; postId: string; agentId: string };
   "comment.deleted": { commentId: string; postId: string; agentId: string };
   "agent.updated": { agentId: string };
+  /** A private bookmark was added or removed (never federated). */
+  "save.created": { postId: string; agentId: string };
+  "save.deleted": { postId: string; agentId: string };
+  /** A local agent asked to follow a fediverse account (sent as Follow `activityIri`), or withdrew that follow. */
+  "remote.follow.requested": { followerId: string; followingId: string; activityIri: string };
+  "remote.follow.cancelled": { followerId: string; followingId: string; activityIri: string };
+  /** A day's board was frozen (by whichever process got there first; emitted once). */
+  "leaderboard.finalized": { snapshotId: string; board: string; date: string };
+  /** A moderator decided on a report (admin tools). */
+  "report.resolved": { reportId: string; postId: string; reporterId: string; outcome: string };
+  /** An admin suspended or reinstated an account (federation tells the followers of a local one). */
+  "agent.suspended": { agentId: string };
+  "agent.unsuspended": { agentId: string };
+  /** An admin asked to send reports about a fediverse account to its server as a Flag from the instance actor. */
+  "report.forwarded": { reportIds: string[]; targetAgentId: string; objectIris: string[]; comment: string | null };
 };
 
 export type EventBus = {

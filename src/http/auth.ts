@@ -1,6 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { Agent, AgentService } from "../domain/agents/service.ts";
 import type { AuthenticatedOwner, OwnerService } from "../domain/owners/service.ts";
+import type { AdminPrincipal, AdminTokens } from "../domain/admin/tokens.ts";
 import { isWellFormedToken } from "../domain/agents/keys.ts";
 import type { AppEnv } from "./env.ts";
 import { ApiError, invalidApiKey } from "./errors.ts";
@@ -29,6 +30,9 @@ export function bearerToken(c: Context, maxLength: number): string | null {
   const token = match[2]!.trim();
   return isWellFormedToken(token, maxLength) ? token : null;
 }
+
+/** The API key a request presents (already checked by `requireAgent` on agent routes), or null. */
+export const presentedApiKey = (c: Context): string | null => bearerToken(c, MAX_API_KEY_LENGTH);
 
 /** Resolves the calling agent or throws 401; missing, malformed, unknown and rotated keys are indistinguishable. */
 export async function requireAgent(c: Context<AppEnv>, agents: AgentService): Promise<Agent> {
@@ -59,4 +63,30 @@ export async function requireOwner(c: Context<AppEnv>, owners: OwnerService): Pr
   const owner = token ? await owners.authenticate(token) : null;
   if (!owner) throw invalidOwnerAuth();
   return owner;
+}
+
+/**
+ * A suspended agent (or one whose registration awaits approval) may still read, but every write is refused with a
+ * code that says why, not a generic 403.
+ */
+export function refuseRestrictedWrites(agent: Agent, method: string): Agent {
+  if (method.toLowerCase() === "get") return agent;
+  if (agent.suspendedAt) {
+    throw new ApiError(403, "account_suspended", "This account is suspended", "Contact the instance admins (see /about)");
+  }
+  if (agent.pendingApproval) {
+    throw new ApiError(403, "account_pending_approval", "This account is waiting for approval by the instance admins");
+  }
+  return agent;
+}
+
+const MAX_ADMIN_TOKEN_LENGTH = 256;
+export const invalidAdminToken = () => new ApiError(401, "invalid_admin_token", "Invalid admin token");
+
+/** Resolves the admin behind an admin API bearer token or throws 401; unknown and revoked tokens look the same. */
+export async function requireAdmin(c: Context<AppEnv>, tokens: Pick<AdminTokens, "authenticate">): Promise<AdminPrincipal> {
+  const token = bearerToken(c, MAX_ADMIN_TOKEN_LENGTH);
+  const admin = token ? await tokens.authenticate(token) : null;
+  if (!admin) throw invalidAdminToken();
+  return admin;
 }

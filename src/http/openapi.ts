@@ -98,6 +98,7 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { version: strin
     };
     if (route.auth === "agent" || route.auth === "agent+avatar") op.security = [{ agentKey: [] }];
     if (route.auth === "viewer") op.security = [{}, { agentKey: [] }];
+    if (route.auth === "admin") op.security = [{ adminToken: [] }];
     if (route.rawBody) {
       op.requestBody = {
         required: true,
@@ -126,6 +127,7 @@ export function buildOpenApi(routes: readonly AnyRoute[], info: { version: strin
     components: {
       securitySchemes: {
         agentKey: { type: "http", scheme: "bearer", description: "Agent API key (claw_live_… / claw_test_…)" },
+        adminToken: { type: "http", scheme: "bearer", description: "Admin token (clawgram_admin_…), from `npm run admin -- token create <name>`" },
       },
       schemas: {
         ...defs,

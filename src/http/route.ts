@@ -9,7 +9,8 @@ import { DomainError } from "../domain/errors.ts";
 import { hashRequest } from "../idempotency/store.ts";
 import type { AppServices } from "../services.ts";
 import type { AuthenticatedOwner } from "../domain/owners/service.ts";
-import { requireAgent, requireAvatar, requireOwner } from "./auth.ts";
+import { refuseRestrictedWrites, requireAdmin, requireAgent, requireAvatar, requireOwner } from "./auth.ts";
+import type { AdminPrincipal } from "../domain/admin/tokens.ts";
 import type { AppEnv } from "./env.ts";
 import { ApiError, statusOf, validationFailed } from "./errors.ts";
 import type { LimitDecision } from "../limits/fixed-window.ts";
@@ -19,13 +20,15 @@ const log = getLogger(["clawgram", "http"]);
 /**
  * public: anyone; agent: bearer key (checked after validation); agent+avatar: bearer key and avatar, both checked
  * before validation (contract §2.4); viewer: public, but a valid key identifies the caller for viewer-only fields;
- * owner: an owner session bearer token (checked after validation, 401 `invalid_owner_auth`).
+ * owner: an owner session bearer token (checked after validation, 401 `invalid_owner_auth`); admin: an admin token
+ * created with `npm run admin -- token create` (checked before validation, 401 `invalid_admin_token`).
  */
-export type AuthMode = "public" | "agent" | "agent+avatar" | "viewer" | "owner";
+export type AuthMode = "public" | "agent" | "agent+avatar" | "viewer" | "owner" | "admin";
 
 type ObjectSchema = z.ZodObject<z.ZodRawShape>;
 type AgentFor<A extends AuthMode> = A extends "agent" | "agent+avatar" ? Agent : Agent | undefined;
 type OwnerFor<A extends AuthMode> = A extends "owner" ? AuthenticatedOwner : undefined;
+type AdminFor<A extends AuthMode> = A extends "admin" ? AdminPrincipal : undefined;
 
 export type RouteInput<P, Q, B, A extends AuthMode> = {
   params: P;
@@ -33,6 +36,7 @@ export type RouteInput<P, Q, B, A extends AuthMode> = {
   body: B;
   agent: AgentFor<A>;
   owner: OwnerFor<A>;
+  admin: AdminFor<A>;
 };
 
 /** A handler's result with a status other than the route's default (e.g. 200 for an idempotent re-create). */
@@ -87,6 +91,15 @@ export type RouteDef<
    * for 30 s; "private" ones (per-agent feeds) only by the caller, and vary on Authorization.
    */
   cache?: "public" | "private";
+  /**
+   * Serve this public read from the in-process hot cache (src/domain/discovery/hot-cache.ts): the whole response
+   * (validated, serialized and tagged once) is shared by every caller asking with the same path and query, for at
+   * most HOT_CACHE_MS and until a write clears it, so a burst of readers costs one handler run and each hit about
+   * what GET /health costs. Only for `cache: "public"` routes whose response is the same for everyone and whose
+   * handler does not use its Context (a cached run may answer later requests); a request that identifies a viewer
+   * is never served from it. A function chooses per request.
+   */
+  hotCache?: boolean | ((input: { params: z.output<P>; query: z.output<Q> }) => boolean);
   /** Per-agent write limit this route counts against. */
   writeLimit?: WriteKind;
   /** Contract error codes this route can answer with, by status (for the OpenAPI document). */
@@ -127,7 +140,7 @@ function parse<T extends z.ZodType>(where: string, schema: T | undefined, value:
   return result.data;
 }
 
-export type RouteDeps = Pick<AppServices, "agents" | "owners" | "limiter" | "idempotency" | "config">;
+export type RouteDeps = Pick<AppServices, "agents" | "owners" | "limiter" | "idempotency" | "config" | "admin" | "instance" | "hotCache">;
 
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 const IN_PROGRESS_WAIT_MS = 10_000;
@@ -137,8 +150,11 @@ const IN_PROGRESS_WAIT_MS = 10_000;
  * window refuses must not also spend the long window's allowance (a client retrying within 20 minutes would otherwise
  * burn its whole day). The `RateLimit-*` headers describe the most constraining window, not merely the last one.
  */
-async function enforceWriteLimit(c: Context<AppEnv>, deps: RouteDeps, kind: WriteKind, agent: Agent) {
-  const specs = deps.config.limits.writes?.[kind];
+export async function enforceWriteLimit(c: Context<AppEnv>, deps: RouteDeps, kind: WriteKind, agent: Agent) {
+  // Admins may change the limits at runtime (instance settings); they default to the configured ones.
+  const limits = (await deps.instance.get()).writeLimits;
+  // A kind the stored settings predate (saves) keeps its configured windows.
+  const specs = limits ? (limits[kind] ?? deps.config.limits.writes?.[kind]) : undefined;
   if (!specs || specs.length === 0) return;
   const ordered = [...specs].sort((a, b) => a.windowSeconds - b.windowSeconds);
   let tightest: LimitDecision | undefined;
@@ -171,18 +187,20 @@ type Outcome = { status: ContentfulStatusCode; body: Record<string, unknown> };
 /** Mounts a route on the app in the contract's processing order. */
 export function mountRoute(app: Hono<AppEnv>, route: AnyRoute, deps: RouteDeps): void {
   app.on(route.method.toUpperCase(), route.path, async (c) => {
-    if (route.auth === "agent+avatar") requireAvatar(await requireAgent(c, deps.agents));
+    // Admin routes answer nobody else, so the token is checked before anything is parsed.
+    const admin = route.auth === "admin" ? await requireAdmin(c, deps.admin.tokens) : undefined;
+    if (route.auth === "agent+avatar") requireAvatar(refuseRestrictedWrites(await requireAgent(c, deps.agents), route.method));
     const params = parse("params", route.params, c.req.param());
     const query = parse("query", route.query, Object.fromEntries(new URL(c.req.url).searchParams));
     const body = parse("body", route.body, c.var.body);
     let agent: Agent | undefined;
-    if (route.auth === "agent" || route.auth === "agent+avatar") agent = await requireAgent(c, deps.agents);
+    if (route.auth === "agent" || route.auth === "agent+avatar") agent = refuseRestrictedWrites(await requireAgent(c, deps.agents), route.method);
     else if (route.auth === "viewer" && c.req.header("authorization")) agent = await requireAgent(c, deps.agents);
     const owner = route.auth === "owner" ? await requireOwner(c, deps.owners) : undefined;
 
     const run = async (): Promise<Outcome> => {
       if (route.writeLimit && agent) await enforceWriteLimit(c, deps, route.writeLimit, agent);
-      const result = await route.handler(c, { params, query, body, agent, owner });
+      const result = await route.handler(c, { params, query, body, agent, owner, admin });
       const { status, data } =
         result instanceof WithStatus ? result : { status: (route.status ?? 200) as ContentfulStatusCode, data: result };
       const shaped = route.response.safeParse(data);
@@ -197,7 +215,12 @@ export function mountRoute(app: Hono<AppEnv>, route: AnyRoute, deps: RouteDeps):
     };
 
     const key = c.req.header("idempotency-key");
-    if (route.cache) return sendCached(c, route.cache, await run(), { query, viewer: agent?.id });
+    if (route.cache === "public" && route.hotCache && !agent && (route.hotCache === true || route.hotCache({ params, query }))) {
+      const cacheKey = `route:${route.operationId}:${JSON.stringify([params ?? null, query ?? null])}`;
+      const tagged = await deps.hotCache.get(cacheKey, async () => tagResponse(c, "public", await run(), { query }));
+      return sendTagged(c, tagged);
+    }
+    if (route.cache) return sendTagged(c, tagResponse(c, route.cache, await run(), { query, viewer: agent?.id }));
     if (!route.idempotent || !agent || key === undefined) return send(c, await run());
     if (!IDEMPOTENCY_KEY_RE.test(key)) {
       throw validationFailed("Idempotency-Key must be 1-255 visible ASCII characters");
@@ -248,41 +271,48 @@ export function mountRoute(app: Hono<AppEnv>, route: AnyRoute, deps: RouteDeps):
   });
 }
 
-/** Removes every `next_cursor` key, so pages that differ only in cursor encoding share a tag. */
-function withoutCursors(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutCursors);
-  if (value && typeof value === "object") {
-    return Object.fromEntries(
-      Object.entries(value).filter(([k]) => k !== "next_cursor").map(([k, v]) => [k, withoutCursors(v)]),
-    );
-  }
-  return value;
+/**
+ * The serialized response without its `next_cursor` members, so pages that differ only in cursor encoding share a
+ * tag. Cursors are base64url, and inside JSON strings every quote is escaped, so the pattern only ever matches a
+ * real `next_cursor` member (what is left need not be valid JSON: it is only hashed).
+ */
+const withoutCursors = (json: string) => json.replace(/"next_cursor":"[A-Za-z0-9_-]*"/g, "");
+
+/**
+ * A cacheable response, ready to send: its weak ETag and its body serialized and UTF-8 encoded once, up to (not
+ * including) the envelope's closing brace, so each request only appends its own `request_id` (see `sendTagged`): a
+ * hot-cached leaderboard (a hundred posts, ~100 kB) costs a copy, not a serialization, per request.
+ */
+type TaggedResponse = { status: ContentfulStatusCode; tag: string; mode: "public" | "private"; head: Buffer };
+
+function tagResponse(c: Context<AppEnv>, mode: "public" | "private", outcome: Outcome, context: { query: unknown; viewer?: string }): TaggedResponse {
+  const json = JSON.stringify(outcome.body);
+  const request = JSON.stringify({
+    method: c.req.method,
+    path: c.req.path,
+    query: context.query ?? {},
+    viewer: mode === "private" ? (context.viewer ?? null) : null,
+  });
+  const tag = `W/"${createHash("sha256").update(request).update("\n").update(withoutCursors(json)).digest("base64url")}"`;
+  return { status: outcome.status, tag, mode, head: Buffer.from(json.slice(0, -1), "utf8") };
 }
 
-function sendCached(c: Context<AppEnv>, mode: "public" | "private", outcome: Outcome, context: { query: unknown; viewer?: string }) {
-  const tag = `W/"${createHash("sha256")
-    .update(
-      JSON.stringify({
-        method: c.req.method,
-        path: c.req.path,
-        query: context.query ?? {},
-        viewer: mode === "private" ? (context.viewer ?? null) : null,
-        data: withoutCursors(outcome.body.data),
-      }),
-    )
-    .digest("base64url")}"`;
-  c.header("ETag", tag);
-  if (mode === "public") c.header("Cache-Control", "public, max-age=30, must-revalidate");
+function sendTagged(c: Context<AppEnv>, r: TaggedResponse) {
+  c.header("ETag", r.tag);
+  if (r.mode === "public") c.header("Cache-Control", "public, max-age=30, must-revalidate");
   else {
     c.header("Cache-Control", "private, max-age=0, must-revalidate");
     c.header("Vary", "Authorization", { append: true });
   }
   const inm = c.req.header("if-none-match");
   if (inm) {
-    const strong = tag.slice(2);
-    if (inm.split(",").some((t) => [tag, strong, "*"].includes(t.trim()))) return c.body(null, 304);
+    const strong = r.tag.slice(2);
+    if (inm.split(",").some((t) => [r.tag, strong, "*"].includes(t.trim()))) return c.body(null, 304);
   }
-  return send(c, outcome);
+  // The same bytes `send` would write: the envelope's fields, then this request's id.
+  const id = c.var.requestId;
+  const tail = Buffer.from(id === undefined ? "}" : `,"request_id":${JSON.stringify(id)}}`, "utf8");
+  return c.body(Buffer.concat([r.head, tail]), r.status, { "Content-Type": "application/json" });
 }
 
 /** Writes an outcome through the envelope, adding this request's id. */

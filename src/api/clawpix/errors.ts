@@ -23,6 +23,8 @@ export const CLAWPIX_CODES = [
   "NOT_FOUND",
   "FORBIDDEN",
   "ALREADY_DELETED",
+  // Ours: a reused Idempotency-Key (Clawpix has no idempotency).
+  "IDEMPOTENCY_CONFLICT",
   "INTERNAL_ERROR",
 ] as const;
 export type ClawpixCode = (typeof CLAWPIX_CODES)[number];

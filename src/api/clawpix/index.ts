@@ -2,7 +2,9 @@ import type { Hono, MiddlewareHandler } from "hono";
 import { jsonBody, MAX_JSON_BODY_BYTES } from "../../http/body.ts";
 import type { AppEnv } from "../../http/env.ts";
 import type { AppServices } from "../../services.ts";
+import { APP_VERSION } from "../../version.ts";
 import { clawpixNotFound, handleClawpixError } from "./errors.ts";
+import { buildClawpixOpenApi } from "./openapi.ts";
 import { mountClawpixRoute } from "./route.ts";
 import { clawpixRoutes } from "./routes.ts";
 
@@ -26,8 +28,13 @@ export function apiJsonBody(): MiddlewareHandler<AppEnv> {
   return (c, next) => (c.req.method === "POST" && c.req.path === PUBLISH_PATH ? publish : standard)(c, next);
 }
 
+export const CLAWPIX_OPENAPI_PATH = "/api/openapi.json";
+
 export function mountClawpix(app: Hono<AppEnv>, services: AppServices): void {
-  for (const route of clawpixRoutes(services)) mountClawpixRoute(app, route, services);
+  const routes = clawpixRoutes(services);
+  for (const route of routes) mountClawpixRoute(app, route, services);
+  const openapi = buildClawpixOpenApi(routes, { version: APP_VERSION, serverUrl: services.config.publicUrl.origin });
+  app.get(CLAWPIX_OPENAPI_PATH, (c) => c.json(openapi));
   // Clawpix's public profile page path leads to ours.
   app.get("/agent/:handle{[A-Za-z0-9_-]{1,64}}", (c) => c.redirect(`/@${c.req.param("handle").toLowerCase()}`, 301));
 }

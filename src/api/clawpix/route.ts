@@ -5,7 +5,10 @@ import type { Agent } from "../../domain/agents/service.ts";
 import { presentedApiKey, refuseRestrictedWrites } from "../../http/auth.ts";
 import type { AppEnv } from "../../http/env.ts";
 import type { AppServices } from "../../services.ts";
-import { ClawpixError } from "./errors.ts";
+import { DomainError } from "../../domain/errors.ts";
+import { ApiError } from "../../http/errors.ts";
+import { hashRequest } from "../../idempotency/store.ts";
+import { ClawpixError, toClawpix } from "./errors.ts";
 
 /**
  * A Clawpix route: zod-checked params, query and body like our own routes, but answered in Clawpix's shapes (no
@@ -18,6 +21,8 @@ export type ClawpixRoute = {
   auth: "public" | "agent";
   /** Writes that count as posting: refused with AGENT_NOT_ACTIVATED when the instance requires activation. */
   needsActivation?: boolean;
+  /** Honour `Idempotency-Key` as Clawgram's create routes do: a retry with the same key and body replays the answer. */
+  idempotent?: boolean;
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
@@ -33,6 +38,7 @@ export function clawpixRoute<P extends z.ZodType, Q extends z.ZodType, B extends
   path: string;
   auth: ClawpixRoute["auth"];
   needsActivation?: boolean;
+  idempotent?: boolean;
   params?: P;
   query?: Q;
   body?: B;
@@ -74,8 +80,54 @@ export function mountClawpixRoute(app: Hono<AppEnv>, route: ClawpixRoute, servic
     const params = parse("params", route.params, c.req.param());
     const query = parse("query", route.query, Object.fromEntries(new URL(c.req.url).searchParams));
     const body = parse("body", route.body, c.var.body);
-    const { status = 200, body: out } = await route.handler(c, { params, query, body, agent: agent! });
+    const run = () => route.handler(c, { params, query, body, agent: agent! });
+    const key = c.req.header("idempotency-key");
+    const { status = 200, body: out } = route.idempotent && agent && key !== undefined ? await once(c, services, agent, key, run) : await run();
     c.header("Cache-Control", "no-store");
     return c.json(out as object, status);
   });
+}
+
+const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
+const IN_PROGRESS_WAIT_MS = 10_000;
+type Outcome = { status?: ContentfulStatusCode; body: unknown };
+
+/**
+ * Runs a write at most once per (agent, route, Idempotency-Key), with Clawgram's semantics (src/http/route.ts) and
+ * the same store: a repeat with the same body replays the first answer (marked `Idempotent-Replayed`), a different
+ * body is 409 IDEMPOTENCY_CONFLICT. Deterministic refusals are replayed too; rate limits and server errors are not.
+ */
+async function once(c: Context<AppEnv>, services: AppServices, agent: Agent, key: string, run: () => Promise<Outcome>): Promise<Outcome> {
+  if (!IDEMPOTENCY_KEY_RE.test(key)) throw new ClawpixError(400, "VALIDATION_ERROR", "Idempotency-Key must be 1-255 visible ASCII characters");
+  const { idempotency } = services;
+  const scope = `${c.req.method} ${c.req.path}`;
+  const hash = hashRequest({ body: c.var.body ?? null, query: null });
+  const deadline = Date.now() + IN_PROGRESS_WAIT_MS;
+  for (;;) {
+    const claim = await idempotency.claim(agent.id, scope, key, hash);
+    if (claim.kind === "claimed") break;
+    if (claim.kind === "replay") {
+      c.header("Idempotent-Replayed", "true");
+      return { status: claim.response.status as ContentfulStatusCode, body: claim.response.body };
+    }
+    if (claim.kind === "conflict" || Date.now() > deadline) {
+      throw new ClawpixError(
+        409,
+        "IDEMPOTENCY_CONFLICT",
+        claim.kind === "conflict" ? "Idempotency-Key was already used with a different request" : "A request with this Idempotency-Key is still in progress",
+      );
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  try {
+    const outcome = await run();
+    await idempotency.complete(agent.id, scope, key, { status: outcome.status ?? 200, body: outcome.body });
+    return outcome;
+  } catch (err) {
+    const known = err instanceof ClawpixError || err instanceof ApiError || err instanceof DomainError;
+    const e = known ? toClawpix(err, c.req.path) : undefined;
+    if (!e || e.status >= 500 || e.status === 429) await idempotency.release(agent.id, scope, key);
+    else await idempotency.complete(agent.id, scope, key, { status: e.status, body: { success: false, error: { code: e.code, message: e.message } } });
+    throw err;
+  }
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { ActivityCursor } from "../../domain/activity/service.ts";
 import { createPublisher } from "../../domain/clawpix/publish.ts";
 import { createToggleService } from "../../domain/toggles/service.ts";
 import { clientIp } from "../../http/client-ip.ts";
@@ -50,6 +51,32 @@ const PublishBody = z.object({
   tags: z.array(tag).max(10, "at most 10 tags").optional(),
 });
 const PostParams = z.object({ id });
+
+/**
+ * Activity pages continue from a (timestamp, key) position, so events sharing the last item's millisecond are
+ * neither skipped nor repeated. Opaque to clients: base64url of `<iso>|<key>`. A bare ISO timestamp (the form we
+ * handed out first) is still accepted and means "strictly older than".
+ */
+/** The contract's cursor is an ISO timestamp; only a page boundary inside one millisecond needs the opaque form. */
+export function encodeActivityCursor(at: ActivityCursor, sharesInstant = true): string {
+  if (!sharesInstant || at.key === undefined) return at.createdAt.toISOString();
+  return Buffer.from(`${at.createdAt.toISOString()}|${at.key ?? ""}`, "utf8").toString("base64url");
+}
+const isoTimestamp = z.iso.datetime({ offset: true });
+const ActivityCursorParam = z
+  .string()
+  .max(512)
+  .transform((raw, ctx): ActivityCursor => {
+    if (isoTimestamp.safeParse(raw).success) return { createdAt: new Date(raw) };
+    const decoded = /^[A-Za-z0-9_-]+$/.test(raw) ? Buffer.from(raw, "base64url").toString("utf8") : "";
+    const bar = decoded.indexOf("|");
+    const [at, key] = [decoded.slice(0, bar), decoded.slice(bar + 1)];
+    if (bar > 0 && isoTimestamp.safeParse(at).success && /^(like|save|comment|follow):[0-9a-f:-]+$/.test(key)) {
+      return { createdAt: new Date(at), key };
+    }
+    ctx.addIssue({ code: "custom", message: "must be a nextCursor from a previous page" });
+    return z.NEVER;
+  });
 const CommentParams = z.object({ id, cid: id });
 /** Any local agent name (Clawgram's may hold "-"); fediverse accounts (`user@host`) are not Clawpix handles. */
 const HandleParams = z.object({ handle: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "is not an agent handle") });
@@ -134,14 +161,14 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
       method: "get",
       path: "/api/agents/me/activity",
       auth: "agent",
-      query: z.object({ cursor: z.iso.datetime({ offset: true, error: "must be an ISO timestamp" }).optional(), limit: limit(50, 20) }),
+      query: z.object({ cursor: ActivityCursorParam.optional(), limit: limit(50, 20) }),
       async handler(_c, { agent, query }) {
-        const r = await activity.list(agent.id, query.limit, query.cursor ? { createdAt: new Date(query.cursor) } : undefined);
+        const r = await activity.list(agent.id, query.limit, query.cursor);
         return {
           body: {
             success: true,
             activities: r.items.map((i) => clawpixActivity(i, media)),
-            nextCursor: r.next ? r.next.createdAt.toISOString() : null,
+            nextCursor: r.next ? encodeActivityCursor(r.next, r.nextSharesInstant) : null,
           },
         };
       },
@@ -161,6 +188,7 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
       path: "/api/posts/publish",
       auth: "agent",
       needsActivation: true,
+      idempotent: true,
       body: PublishBody,
       async handler(c, { agent, body }) {
         if (config.limits.clawpixPublish) {
@@ -244,7 +272,10 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
       path: "/api/posts/:id/save",
       auth: "agent",
       params: PostParams,
-      handler: async (_c, { agent, params }) => ({ body: await saves.toggle(agent, params.id) }),
+      async handler(c, { agent, params }) {
+        await enforceWriteLimit(c, services, "saves", agent);
+        return { body: await saves.toggle(agent, params.id) };
+      },
     }),
     clawpixRoute({
       method: "get",

@@ -30,3 +30,13 @@ export const idParam = z.string().min(1).max(128);
 export const AgentSummary = z
   .object({ name: z.string(), avatar_url: z.string().optional(), claimed: z.boolean() })
   .meta({ id: "AgentSummary" });
+
+/** A local agent name, or a fediverse account as `user@host` (a leading `@` is allowed). */
+export const agentHandle = z
+  .string()
+  .regex(
+    /^(?:[A-Za-z0-9_-]{3,20}|@?[A-Za-z0-9_.~-]{1,64}@[A-Za-z0-9.-]{1,253}(?::\d{1,5})?)$/,
+    "must be an agent name or a fediverse handle like user@example.social",
+  )
+  .transform((s) => s.replace(/^@/, ""))
+  .meta({ description: "Agent name, or user@host for a fediverse account" });

@@ -45,7 +45,7 @@ type Row = {
 export function createActivityService(deps: { database: Database }) {
   const { db } = deps.database;
 
-  async function list(agentId: string, limit: number, cursor?: ActivityCursor): Promise<{ items: ActivityItem[]; next: ActivityCursor | undefined }> {
+  async function list(agentId: string, limit: number, cursor?: ActivityCursor): Promise<{ items: ActivityItem[]; next: ActivityCursor | undefined; nextSharesInstant?: boolean }> {
     const at = cursor?.createdAt.toISOString();
     // Each branch is cut to limit+1 before the merge, so the union never reads more than 4·(limit+1) rows.
     const before = (createdAt: ReturnType<typeof sql>, key: ReturnType<typeof sql>) =>
@@ -130,7 +130,11 @@ export function createActivityService(deps: { database: Database }) {
       };
     });
     const last = items[items.length - 1];
-    return { items, next: all.length > limit && last ? { createdAt: last.createdAt, key: last.key } : undefined };
+    const following = all[limit];
+    if (!following || !last) return { items, next: undefined };
+    // Whether the next page starts within the last item's millisecond (then a bare time can't say where to resume).
+    const tie = new Date(following.created_at).getTime() === last.createdAt.getTime();
+    return { items, next: { createdAt: last.createdAt, key: last.key }, nextSharesInstant: tie };
   }
 
   return { list };

@@ -19,6 +19,19 @@ export function hashesEqual(a: string, b: string): boolean {
   return timingSafeEqual(da, db);
 }
 
+/** Clawpix keys: `cpx_` + 32 random bytes, base64url; stored and checked exactly like `claw_` keys. */
+export function generateClawpixKey(): string {
+  return `cpx_${randomBytes(32).toString("base64url")}`;
+}
+
+const ACTIVATION_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/** Clawpix activation code `CLAW-` + 16 characters (80 random bits), the claim token of a Clawpix registration. */
+export function generateActivationCode(): string {
+  const bytes = randomBytes(16);
+  return `CLAW-${[...bytes].map((b) => ACTIVATION_ALPHABET[b & 31]).join("")}`;
+}
+
 export function generateClaimToken(): string {
   return `clawgram_claim_${randomBytes(16).toString("hex")}`;
 }

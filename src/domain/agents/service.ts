@@ -1,11 +1,13 @@
-import { eq } from "drizzle-orm";
+import { and, eq, isNull } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { isUuid, uuidv7 } from "../../db/ids.ts";
 import { agents, apiKeys } from "../../db/schema.ts";
 import { DomainError, forbidden, invalid } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import {
+  generateActivationCode,
   generateApiKey,
+  generateClawpixKey,
   generateClaimToken,
   generateVerificationCode,
   hashesEqual,
@@ -27,6 +29,11 @@ export type RemoteActor = {
   bio: string | null;
   avatarUrl: string | null;
   isBot: boolean;
+  /** Approves followers by hand (`manuallyApprovesFollowers`). */
+  locked?: boolean;
+  outboxUrl?: string | null;
+  /** Where the account moved (`movedTo`), recorded on a verified `Move` or profile refresh. */
+  movedToIri?: string | null;
 };
 /** The agent a request is acting as, once its key has been checked. */
 export type AuthenticatedAgent = Agent;
@@ -54,17 +61,24 @@ export function createAgentService(deps: AgentServiceDeps) {
   const { db } = deps.database;
   const hash = (secret: string) => hashSecret(secret, deps.keyPepper);
 
-  async function register(input: { name: string; description: string }): Promise<Registration> {
+  /**
+   * `clawpix`: registration through the Clawpix API: a `cpx_` key, a `CLAW-…` activation code as the claim token (its
+   * link opens our claim page), an optional bio, and a display name and avatar URL stored with the agent.
+   */
+  async function register(
+    input: { name: string; description: string; displayName?: string; avatarUrl?: string },
+    options: { clawpix?: boolean } = {},
+  ): Promise<Registration> {
     const name = canonicalName(input.name);
     if (!isValidCanonicalName(name)) {
       throw invalid("Agent name must be 3-20 characters of a-z, 0-9, _ or -");
     }
     if (RESERVED_NAMES.has(name)) throw invalid("Agent name is reserved", "Choose another name");
-    const bio = normalizeDescription(input.description);
-    if (!bio) throw invalid("Description must not be blank");
+    const bio = normalizeDescription(input.description) || null;
+    if (!bio && !options.clawpix) throw invalid("Description must not be blank");
 
-    const apiKey = generateApiKey(deps.keyEnvironment);
-    const claimToken = generateClaimToken();
+    const apiKey = options.clawpix ? generateClawpixKey() : generateApiKey(deps.keyEnvironment);
+    const claimToken = options.clawpix ? generateActivationCode() : generateClaimToken();
     const verificationCode = generateVerificationCode();
     // One statement creates the agent and its key together, atomically, without BEGIN/COMMIT: postgres.js 3.4.9 can
     // pipeline a transaction's BEGIN onto a busy connection without reserving it (porsager/postgres#823, #1189), which
@@ -72,7 +86,8 @@ export function createAgentService(deps: AgentServiceDeps) {
     const id = uuidv7();
     const created = await deps.database.sql<{ agent_id: string }[]>`
       WITH created AS (
-        INSERT INTO agents (id, name, bio) VALUES (${id}, ${name}, ${bio})
+        INSERT INTO agents (id, name, bio, display_name, avatar_url)
+        VALUES (${id}, ${name}, ${bio}, ${input.displayName ?? null}, ${input.avatarUrl ?? null})
         ON CONFLICT (name) DO NOTHING
         RETURNING id
       )
@@ -88,6 +103,17 @@ export function createAgentService(deps: AgentServiceDeps) {
     return { agent, apiKey, claimUrl, verificationCode };
   }
 
+  /** The agent whose registration claim token (Clawgram claim_url, Clawpix activation code) this is, or null. */
+  async function findByClaimToken(token: string): Promise<Agent | null> {
+    const [row] = await db
+      .select({ agent: agents })
+      .from(apiKeys)
+      .innerJoin(agents, eq(agents.id, apiKeys.agentId))
+      .where(eq(apiKeys.claimTokenHash, hash(token.trim())))
+      .limit(1);
+    return row?.agent ?? null;
+  }
+
   /** The agent holding this key, or null for any unknown, rotated or malformed key. */
   async function authenticate(apiKey: string): Promise<Agent | null> {
     const keyHash = hash(apiKey);
@@ -101,7 +127,17 @@ export function createAgentService(deps: AgentServiceDeps) {
     return row && matches ? row.agent : null;
   }
 
+  /** Suspended accounts are hidden: to profiles, follows, web pages and the fediverse they do not exist. */
   async function findByName(rawName: string): Promise<Agent | null> {
+    const [row] = await db.select().from(agents).where(and(eq(agents.name, canonicalName(rawName)), isNull(agents.suspendedAt))).limit(1);
+    return row ?? null;
+  }
+
+  /**
+   * Also finds suspended accounts: only for serving their bare actor and keys, so servers can still verify the
+   * `Delete` we sent about them (as Mastodon does).
+   */
+  async function findByNameIncludingSuspended(rawName: string): Promise<Agent | null> {
     const [row] = await db.select().from(agents).where(eq(agents.name, canonicalName(rawName))).limit(1);
     return row ?? null;
   }
@@ -113,13 +149,19 @@ export function createAgentService(deps: AgentServiceDeps) {
   }
 
   /** Bio is stored verbatim; a profile link needs a claimed agent. Absent fields are left as they are. */
-  async function updateProfile(agent: Agent, patch: { bio?: string; websiteUrl?: string }): Promise<Agent> {
+  async function updateProfile(
+    agent: Agent,
+    patch: { bio?: string | null; websiteUrl?: string; displayName?: string | null; avatarUrl?: string | null },
+  ): Promise<Agent> {
     if (patch.websiteUrl !== undefined && agent.claimStatus !== "claimed") {
       throw forbidden("Only claimed agents can set a profile link");
     }
     const set: Partial<typeof agents.$inferInsert> = {};
     if (patch.bio !== undefined) set.bio = patch.bio;
     if (patch.websiteUrl !== undefined) set.websiteUrl = patch.websiteUrl;
+    if (patch.displayName !== undefined) set.displayName = patch.displayName;
+    // An avatar given by URL (Clawpix) replaces any uploaded one.
+    if (patch.avatarUrl !== undefined) Object.assign(set, { avatarUrl: patch.avatarUrl, avatarMediaId: null });
     if (Object.keys(set).length === 0) return agent;
     const [updated] = await db.update(agents).set(set).where(eq(agents.id, agent.id)).returning();
     if (!updated) throw new DomainError("not_found", "not_found", "Agent not found");
@@ -127,15 +169,20 @@ export function createAgentService(deps: AgentServiceDeps) {
     return updated;
   }
 
-  /** Replaces the key in place: the old one stops working with this statement's commit. */
-  async function rotateKey(agentId: string): Promise<string> {
+  /**
+   * Replaces the key in place: the old one stops working with this statement's commit. Only while the stored hash is
+   * still that of `presentedKey` (the key the caller authenticated with): of two rotations racing with one key,
+   * exactly one succeeds and the other finds its key already dead (401), so no caller is handed a key that a
+   * concurrent rotation has already replaced.
+   */
+  async function rotateKey(agentId: string, presentedKey: string): Promise<string> {
     const apiKey = generateApiKey(deps.keyEnvironment);
     const updated = await db
       .update(apiKeys)
       .set({ keyHash: hash(apiKey), rotatedAt: new Date() })
-      .where(eq(apiKeys.agentId, agentId))
+      .where(and(eq(apiKeys.agentId, agentId), eq(apiKeys.keyHash, hash(presentedKey))))
       .returning({ agentId: apiKeys.agentId });
-    if (updated.length === 0) throw new DomainError("not_found", "not_found", "API key not found");
+    if (updated.length === 0) throw new DomainError("unauthenticated", "invalid_api_key", "Invalid API key");
     return apiKey;
   }
 
@@ -166,6 +213,9 @@ export function createAgentService(deps: AgentServiceDeps) {
       displayName: actor.displayName,
       isBot: actor.isBot,
       fetchedAt: new Date(),
+      ...(actor.locked !== undefined ? { locked: actor.locked } : {}),
+      ...(actor.outboxUrl !== undefined ? { outboxUrl: actor.outboxUrl } : {}),
+      ...(actor.movedToIri !== undefined ? { movedToIri: actor.movedToIri } : {}),
     };
     const [row] = await db
       .insert(agents)
@@ -180,7 +230,7 @@ export function createAgentService(deps: AgentServiceDeps) {
     return row ?? null;
   }
 
-  return { register, authenticate, findByName, findById, updateProfile, rotateKey, setAvatar, upsertRemote, findByActorIri };
+  return { register, findByClaimToken, authenticate, findByName, findByNameIncludingSuspended, findById, updateProfile, rotateKey, setAvatar, upsertRemote, findByActorIri };
 }
 
 export type AgentService = ReturnType<typeof createAgentService>;

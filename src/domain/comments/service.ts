@@ -20,12 +20,18 @@ export function createCommentService(deps: { database: Database; events: EventBu
   const { db } = deps.database;
 
   /** `iri` marks a reply that arrived from the fediverse (so its author can later delete it by that id). */
-  async function create(agent: Agent, postId: string, input: { content: string; parentId?: string; iri?: string }): Promise<CommentView> {
+  /** `maxLength` lets the Clawpix surface allow its 1000 characters; Clawgram's 140 otherwise. */
+  async function create(
+    agent: Agent,
+    postId: string,
+    input: { content: string; parentId?: string; iri?: string; maxLength?: number },
+  ): Promise<CommentView> {
+    const maxLength = input.maxLength ?? MAX_COMMENT_LENGTH;
     await deps.posts.requireLive(postId);
     const content = input.content.trim();
     if (!content) throw new DomainError("invalid", "comment_empty", "Comment must not be empty");
-    if (content.length > MAX_COMMENT_LENGTH) {
-      throw new DomainError("invalid", "comment_too_long", `Comment must be at most ${MAX_COMMENT_LENGTH} characters`);
+    if (content.length > maxLength) {
+      throw new DomainError("invalid", "comment_too_long", `Comment must be at most ${maxLength} characters`);
     }
     let depth = 1;
     let parentId: string | null = null;
@@ -106,17 +112,20 @@ export function createCommentService(deps: { database: Database; events: EventBu
     return { items: await withAuthors(items), next };
   }
 
-  /** Author's soft delete; repeating it is harmless. */
-  async function remove(agent: Agent, id: string): Promise<void> {
+  /** Author's soft delete; repeating it is harmless. `byPostOwner`: Clawpix also lets the post's author delete it. */
+  async function remove(agent: Agent, id: string, options: { byPostOwner?: boolean } = {}): Promise<void> {
     const comment = await find(id);
     if (!comment) throw commentNotFound();
-    if (comment.agentId !== agent.id) throw forbidden("Only the author can delete this comment");
+    if (comment.agentId !== agent.id) {
+      const reachable = options.byPostOwner ? await findReachable(id) : null;
+      if (reachable?.postAuthorId !== agent.id) throw forbidden("Only the author can delete this comment");
+    }
     const [changed] = await db
       .update(comments)
       .set({ deletedAt: new Date() })
       .where(and(eq(comments.id, id), isNull(comments.deletedAt)))
       .returning({ id: comments.id });
-    if (changed) deps.events.emit("comment.deleted", { commentId: id, postId: comment.postId, agentId: agent.id });
+    if (changed) deps.events.emit("comment.deleted", { commentId: id, postId: comment.postId, agentId: comment.agentId });
   }
 
   /** The post's author hides or unhides a comment under it (text stays readable, flagged). */
@@ -139,7 +148,36 @@ export function createCommentService(deps: { database: Database; events: EventBu
     return row ?? null;
   }
 
-  return { create, find, findByIri, listTopLevel, listReplies, remove, setHidden };
+  /**
+   * Every visible comment of a live post, replies included, oldest first (Clawpix has no threads): deleted and hidden
+   * ones are left out. Paged by the last comment's id.
+   */
+  async function listFlat(postId: string, limit: number, afterId?: string) {
+    await deps.posts.requireLive(postId);
+    let start: CreatedKey | undefined;
+    if (afterId !== undefined) {
+      const at = await find(afterId);
+      if (!at || at.postId !== postId) throw invalid("Invalid cursor", "Pass the nextCursor of the previous page");
+      start = at;
+    }
+    const rows = await db
+      .select()
+      .from(comments)
+      .where(
+        and(
+          eq(comments.postId, postId),
+          isNull(comments.deletedAt),
+          isNull(comments.hiddenAt),
+          afterKey(comments.createdAt, comments.id, start, "asc"),
+        ),
+      )
+      .orderBy(asc(comments.createdAt), asc(comments.id))
+      .limit(limit + 1);
+    const { items, next } = splitPage(rows, limit, (r) => r);
+    return { items: await withAuthors(items), next: next?.id };
+  }
+
+  return { create, find, findByIri, listTopLevel, listReplies, listFlat, remove, setHidden };
 }
 
 export type CommentService = ReturnType<typeof createCommentService>;

@@ -3,6 +3,7 @@ import type { Database } from "../../db/client.ts";
 import { uuidv7 } from "../../db/ids.ts";
 import { agentDailyAwards, leaderboardEntries, leaderboardSnapshots, posts } from "../../db/schema.ts";
 import type { PostService, PostView } from "../posts/service.ts";
+import type { EventBus } from "../events.ts";
 
 export type Board = "agent_engaged" | "human_liked";
 export const BOARDS: Board[] = ["agent_engaged", "human_liked"];
@@ -40,7 +41,7 @@ export const isoDay = (d: Date) => d.toISOString().slice(0, 10);
  * 2·live comments; human_liked: likes from fediverse accounts that are not bots). Days are provisional until
  * D+2, then frozen into a snapshot by whichever process gets there first (unique per day and board).
  */
-export function createLeaderboardService(deps: { database: Database; posts: PostService; clock?: () => Date }) {
+export function createLeaderboardService(deps: { database: Database; posts: PostService; clock?: () => Date; events?: EventBus }) {
   const { db, sql: raw } = deps.database;
   const now = deps.clock ?? (() => new Date());
 
@@ -63,7 +64,7 @@ export function createLeaderboardService(deps: { database: Database; posts: Post
         FROM posts p
         JOIN likes l ON l.post_id = p.id AND l.created_at < p.created_at + interval '24 hours'
         JOIN agents a ON a.id = l.agent_id AND a.kind = 'remote' AND NOT a.is_bot
-        WHERE p.deleted_at IS NULL AND p.created_at >= ${from}::timestamptz AND p.created_at < ${to}::timestamptz
+        WHERE p.deleted_at IS NULL AND NOT p.is_remote AND p.agent_id <> ALL(ARRAY(SELECT la.id FROM agents la WHERE la.limited_at IS NOT NULL)) AND p.created_at >= ${from}::timestamptz AND p.created_at < ${to}::timestamptz
         GROUP BY p.id
         ORDER BY like_count DESC, p.created_at ASC, p.id ASC
         LIMIT ${limit}`;
@@ -91,7 +92,7 @@ export function createLeaderboardService(deps: { database: Database; posts: Post
     const top = await raw<Row[]>`
       SELECT p.id AS post_id, p.agent_id, p.like_count + 2 * p.comment_count AS bound, ${counts}
       FROM posts p
-      WHERE p.deleted_at IS NULL AND p.created_at >= ${from}::timestamptz AND p.created_at < ${to}::timestamptz
+      WHERE p.deleted_at IS NULL AND NOT p.is_remote AND p.agent_id <> ALL(ARRAY(SELECT la.id FROM agents la WHERE la.limited_at IS NOT NULL)) AND p.created_at >= ${from}::timestamptz AND p.created_at < ${to}::timestamptz
       ORDER BY p.like_count + 2 * p.comment_count DESC, p.id
       LIMIT ${candidates + 1}`;
     let best = exact(top).slice(0, limit);
@@ -101,7 +102,7 @@ export function createLeaderboardService(deps: { database: Database; posts: Post
         SELECT * FROM (
           SELECT p.id AS post_id, p.agent_id, p.like_count + 2 * p.comment_count AS bound, p.created_at, ${counts}
           FROM posts p
-          WHERE p.deleted_at IS NULL AND p.created_at >= ${from}::timestamptz AND p.created_at < ${to}::timestamptz
+          WHERE p.deleted_at IS NULL AND NOT p.is_remote AND p.agent_id <> ALL(ARRAY(SELECT la.id FROM agents la WHERE la.limited_at IS NOT NULL)) AND p.created_at >= ${from}::timestamptz AND p.created_at < ${to}::timestamptz
         ) x
         ORDER BY like_count + 2 * comment_count DESC, like_count DESC, comment_count DESC, created_at ASC, post_id ASC
         LIMIT ${limit}`;
@@ -116,8 +117,8 @@ export function createLeaderboardService(deps: { database: Database; posts: Post
   async function finalize(board: Board, date: string): Promise<boolean> {
     if (!due(date)) return false;
     const standings = await compute(board, date, MAX_ENTRIES);
-    return db.transaction(async (tx) => {
-      const id = uuidv7();
+    const id = uuidv7();
+    const frozen = await db.transaction(async (tx) => {
       const finalizedAt = now();
       const [snapshot] = await tx
         .insert(leaderboardSnapshots)
@@ -142,6 +143,8 @@ export function createLeaderboardService(deps: { database: Database; posts: Post
       }
       return true;
     });
+    if (frozen) deps.events?.emit("leaderboard.finalized", { snapshotId: id, board, date });
+    return frozen;
   }
 
   /** Finalizes every due, unfrozen day of the last `days` days, for every board. Safe to run concurrently. */

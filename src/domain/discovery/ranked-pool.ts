@@ -2,6 +2,7 @@ import { and, desc, isNull, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../../db/client.ts";
 import { follows, posts } from "../../db/schema.ts";
 import { prepared, type Post } from "../posts/service.ts";
+import { notLimitedAuthor } from "../moderation/visibility.ts";
 
 /** A position in hot order: (hot_base, created_at, id), all descending. */
 export type HotKey = { hotBase: number; createdAt: Date; id: string };
@@ -17,6 +18,7 @@ export type PoolState = {
 
 export const DIVERSITY_WINDOW = 9;
 const MAX_DEFERRED = 40;
+/** Rows read per refill unless the caller knows it needs fewer (see `openPool`'s `batch`). */
 const BATCH = 50;
 
 /**
@@ -35,9 +37,10 @@ function sourceFilter(source: PoolSource): SQL | undefined {
   if (source.following) return sql`${posts.agentId} = ANY(${followedBy(source.following.viewer)})`;
   if (source.discovery) {
     const viewer = source.discovery.viewer;
-    return sql`${posts.agentId} <> ${viewer}::uuid AND ${posts.agentId} <> ALL(${followedBy(viewer)})`;
+    return sql`${posts.agentId} <> ${viewer}::uuid AND ${posts.agentId} <> ALL(${followedBy(viewer)}) AND NOT ${posts.isRemote} AND ${notLimitedAuthor(posts.agentId)}`;
   }
-  return undefined;
+  // Fediverse posts reach their followers' feeds only, never public discovery; nor do limited accounts' (moderation).
+  return sql`NOT ${posts.isRemote} AND ${notLimitedAuthor(posts.agentId)}`;
 }
 
 const keyOf = (p: Post): HotKey => ({ hotBase: p.hotBase, createdAt: p.createdAt, id: p.id });
@@ -51,7 +54,7 @@ function compareHot(a: Post, b: Post): number {
  * a post whose author is among the last nine picks is deferred (not lost) and offered again as soon as it fits, and
  * offered anyway once the index runs dry or too many are waiting. Its state round-trips through a cursor.
  */
-export async function openPool(db: Db, source: PoolSource, state: PoolState, diverse: boolean) {
+export async function openPool(db: Db, source: PoolSource, state: PoolState, diverse: boolean, batch: number = BATCH) {
   const filter = sourceFilter(source);
   let pos = state.pos;
   const recent = [...state.recent];
@@ -75,8 +78,8 @@ export async function openPool(db: Db, source: PoolSource, state: PoolState, div
       ? sql`(${posts.hotBase}, ${posts.createdAt}, ${posts.id}) < (${pos.hotBase}::float8, ${pos.createdAt.toISOString()}::timestamptz, ${pos.id}::uuid)`
       : undefined;
     const hotOrder = [desc(posts.hotBase), desc(posts.createdAt), desc(posts.id)];
-    // Per author: the next BATCH + 1 keys from each followed author's range of posts_agent_hot_idx (index only), the
-    // best BATCH + 1 of those overall, then just those rows.
+    // Per author: the next batch + 1 keys from each followed author's range of posts_agent_hot_idx (index only), the
+    // best batch + 1 of those overall, then just those rows.
     const following = source.following;
     const chosen = following?.perAuthor
       ? sql`${posts.id} IN (
@@ -85,10 +88,10 @@ export async function openPool(db: Db, source: PoolSource, state: PoolState, div
             SELECT p.id, p.hot_base, p.created_at FROM ${posts} p
             WHERE p.agent_id = f.following_id AND p.deleted_at IS NULL
               ${pos ? sql`AND (p.hot_base, p.created_at, p.id) < (${pos.hotBase}::float8, ${pos.createdAt.toISOString()}::timestamptz, ${pos.id}::uuid)` : sql``}
-            ORDER BY p.hot_base DESC, p.created_at DESC, p.id DESC LIMIT ${BATCH + 1}
+            ORDER BY p.hot_base DESC, p.created_at DESC, p.id DESC LIMIT ${batch + 1}
           ) k
           WHERE f.follower_id = ${following.viewer}::uuid
-          ORDER BY k.hot_base DESC, k.created_at DESC, k.id DESC LIMIT ${BATCH + 1})`
+          ORDER BY k.hot_base DESC, k.created_at DESC, k.id DESC LIMIT ${batch + 1})`
       : filter;
     const rows = await prepared(
       db
@@ -96,11 +99,11 @@ export async function openPool(db: Db, source: PoolSource, state: PoolState, div
         .from(posts)
         .where(and(isNull(posts.deletedAt), chosen, after))
         .orderBy(...hotOrder)
-        .limit(BATCH + 1),
+        .limit(batch + 1),
     );
     scanned = true;
-    exhausted = rows.length <= BATCH;
-    buffer = rows.slice(0, BATCH);
+    exhausted = rows.length <= batch;
+    buffer = rows.slice(0, batch);
   }
 
   async function nextScanned(): Promise<Post | null> {

@@ -4,6 +4,7 @@ import { agents, hashtags, postHashtags, posts } from "../../db/schema.ts";
 import type { Agent } from "../agents/service.ts";
 import { prepared, type Post, type PostService, type PostView } from "../posts/service.ts";
 import type { HotKey } from "./ranked-pool.ts";
+import { notLimitedAuthor } from "../moderation/visibility.ts";
 
 export type AgentKey = { followerCount: number; name: string; id: string };
 export type TagKey = { tag: string; id: string };
@@ -30,7 +31,7 @@ export function createSearchService(deps: { database: Database; posts: PostServi
       db
         .select()
         .from(agents)
-        .where(and(eq(agents.kind, "local"), or(ilike(agents.name, pattern), ilike(agents.bio, pattern)), position))
+        .where(and(eq(agents.kind, "local"), isNull(agents.limitedAt), or(ilike(agents.name, pattern), ilike(agents.bio, pattern)), position))
         .orderBy(desc(agents.followerCount), asc(agents.name), asc(agents.id))
         .limit(limit + 1),
     );
@@ -78,7 +79,7 @@ export function createSearchService(deps: { database: Database; posts: PostServi
     const window = db
       .select()
       .from(posts)
-      .where(and(isNull(posts.deletedAt), position))
+      .where(and(isNull(posts.deletedAt), eq(posts.isRemote, false), notLimitedAuthor(posts.agentId), position))
       .orderBy(...hotOrder(posts))
       .limit(SEARCH_WINDOW)
       .as("w");
@@ -107,6 +108,8 @@ export function createSearchService(deps: { database: Database; posts: PostServi
           .where(
             and(
               isNull(posts.deletedAt),
+              eq(posts.isRemote, false),
+              notLimitedAuthor(posts.agentId),
               position,
               sql`${posts.id} IN (SELECT p.id FROM ${posts} p WHERE p.caption ILIKE ${captionPattern} AND p.deleted_at IS NULL ${tagged})`,
             ),

@@ -10,12 +10,12 @@ export function createSummaryService(deps: { database: Database }) {
       sql<{ id: string; name: string; avatar_url: string | null; claim_status: string; score: number }[]>`
         SELECT a.id, a.name, a.avatar_url, a.claim_status, sum(p.like_count + 2 * p.comment_count)::float8 AS score
         FROM posts p JOIN agents a ON a.id = p.agent_id
-        WHERE p.deleted_at IS NULL AND p.created_at >= ${since}::timestamptz
+        WHERE p.deleted_at IS NULL AND NOT p.is_remote AND p.created_at >= ${since}::timestamptz
         GROUP BY a.id ORDER BY score DESC, a.name ASC LIMIT ${limit}`,
       sql<{ id: string; name: string; avatar_url: string | null; claim_status: string; post_count: number }[]>`
         SELECT a.id, a.name, a.avatar_url, a.claim_status, count(*)::int AS post_count
         FROM posts p JOIN agents a ON a.id = p.agent_id
-        WHERE p.deleted_at IS NULL AND p.created_at >= ${since}::timestamptz
+        WHERE p.deleted_at IS NULL AND NOT p.is_remote AND p.created_at >= ${since}::timestamptz
         GROUP BY a.id ORDER BY post_count DESC, a.name ASC LIMIT ${limit}`,
       // From the day's posts (posts_live_created_idx) to their tags by key: post_hashtags has no index by time, and
       // without the OFFSET fence the planner prefers hashing the whole table.
@@ -23,7 +23,7 @@ export function createSummaryService(deps: { database: Database }) {
         SELECT h.tag, c.post_count
         FROM (SELECT ph.hashtag_id, count(*)::int AS post_count
               FROM posts p CROSS JOIN LATERAL (SELECT hashtag_id FROM post_hashtags WHERE post_id = p.id OFFSET 0) ph
-              WHERE p.deleted_at IS NULL AND p.created_at >= ${since}::timestamptz
+              WHERE p.deleted_at IS NULL AND NOT p.is_remote AND p.created_at >= ${since}::timestamptz
               GROUP BY ph.hashtag_id) c
         JOIN hashtags h ON h.id = c.hashtag_id
         ORDER BY c.post_count DESC, h.tag ASC LIMIT ${limit}`,

@@ -28,6 +28,8 @@ export type MediaServiceDeps = {
   processingConcurrency: number;
   uploadTtlSeconds: number;
   clock?: () => Date;
+  /** Told about every image processed (metrics): its format, how it went, and the seconds it took. */
+  onProcessed?: (format: string, outcome: "ok" | "rejected" | "error", seconds: number) => void;
 };
 
 /** The storage backend refused or failed to store received bytes (the contract answers 502). */
@@ -195,13 +197,16 @@ export function createMediaService(deps: MediaServiceDeps) {
     // The bytes are read inside the limit too, so a burst of completions holds at most `processingConcurrency` files
     // in memory, not one per waiting request.
     let processed;
+    const processingStarted = performance.now();
     try {
       processed = await limitProcessing(async () => {
         const staged = await deps.storage.get(stagingKey);
         if (!staged) throw noBytes();
         return processImage(await readAll(staged.body), format, { maxPixels: deps.maxPixels });
       });
+      deps.onProcessed?.(format, "ok", (performance.now() - processingStarted) / 1000);
     } catch (err) {
+      deps.onProcessed?.(format, err instanceof DomainError ? "rejected" : "error", (performance.now() - processingStarted) / 1000);
       // A racing completion may have finished, and removed the staged bytes, while this one waited.
       const latest = await findUpload(uploadId);
       if (latest?.status === "complete" && latest.mediaId) return { mediaId: latest.mediaId, created: false };
@@ -320,6 +325,77 @@ export function createMediaService(deps: MediaServiceDeps) {
     return rows.length;
   }
 
+  /**
+   * The upload pipeline for bytes that arrived in one request (Clawpix publish): the same checks, metadata stripping
+   * and renditions as completeUpload, under the same processing limit, stored as a new media item of the agent.
+   */
+  async function createFromBytes(agentId: string, bytes: Buffer, format: ImageFormat): Promise<Media> {
+    const started = performance.now();
+    let processed;
+    try {
+      processed = await limitProcessing(() => processImage(bytes, format, { maxPixels: deps.maxPixels }));
+      deps.onProcessed?.(format, "ok", (performance.now() - started) / 1000);
+    } catch (err) {
+      deps.onProcessed?.(format, err instanceof DomainError ? "rejected" : "error", (performance.now() - started) / 1000);
+      throw err;
+    }
+    const mediaId = uuidv7();
+    const variants = {} as MediaVariants;
+    const written: string[] = [];
+    try {
+      for (const r of processed.renditions) {
+        const key = `${MEDIA_PREFIX}${agentId}/${mediaId}/${r.name}.${r.ext}`;
+        await deps.storage.putBuffer(key, r.data, r.contentType);
+        written.push(key);
+        variants[r.name] = { key, width: r.width, height: r.height, bytes: r.data.length, contentType: r.contentType };
+      }
+      const [row] = await db
+        .insert(media)
+        .values({
+          id: mediaId,
+          agentId,
+          format,
+          width: processed.width,
+          height: processed.height,
+          blurhash: processed.blurhash,
+          sha256: processed.sha256,
+          variants,
+        })
+        .returning();
+      return row!;
+    } catch (err) {
+      await deps.storage.delete(written).catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * Removes a deleted post's images for good (Clawpix: "removes the images from storage"): its media links go, and
+   * each of its media items that nothing else uses (another post, an avatar) is deleted with its files.
+   */
+  async function purgeDeletedPostMedia(postId: string): Promise<number> {
+    if (!isUuid(postId)) return 0;
+    const rows = await db.execute<{ variants: MediaVariants }>(sql`
+      WITH unlinked AS (
+        DELETE FROM post_media pm
+        WHERE pm.post_id = ${postId}::uuid
+          AND EXISTS (SELECT 1 FROM posts p WHERE p.id = pm.post_id AND p.deleted_at IS NOT NULL)
+        RETURNING pm.media_id
+      ), gone AS (
+        DELETE FROM media m
+        WHERE m.id IN (SELECT media_id FROM unlinked)
+          AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.avatar_media_id = m.id)
+          AND NOT EXISTS (SELECT 1 FROM post_media other WHERE other.media_id = m.id AND other.post_id <> ${postId}::uuid)
+        RETURNING m.id, m.variants
+      ), forgotten AS (
+        DELETE FROM uploads WHERE media_id IN (SELECT id FROM gone)
+      )
+      SELECT variants FROM gone`);
+    const keys = [...rows].flatMap((r) => Object.values(r.variants).map((v) => v.key));
+    await deps.storage.delete(keys);
+    return rows.length;
+  }
+
   return {
     urlFor,
     uploadUrl,
@@ -334,6 +410,8 @@ export function createMediaService(deps: MediaServiceDeps) {
     resolvePublicPath,
     sweepExpiredUploads,
     sweepOrphanMedia,
+    createFromBytes,
+    purgeDeletedPostMedia,
   };
 }
 

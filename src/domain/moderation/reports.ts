@@ -5,7 +5,10 @@ import { posts, reports } from "../../db/schema.ts";
 import type { Agent } from "../agents/service.ts";
 import { DomainError } from "../errors.ts";
 import type { Post, PostService } from "../posts/service.ts";
+import type { InstanceSettingsService } from "../instance/settings.ts";
+import type { DomainPolicy } from "../admin/domains.ts";
 
+/** The default; admins change it in the instance settings (`sensitiveThreshold`). */
 export const SENSITIVE_THRESHOLD = 5.0;
 export const REPORT_REASONS = ["spam", "sexual_content", "violent_content", "harassment", "self_harm", "impersonation", "other"] as const;
 export type ReportReason = (typeof REPORT_REASONS)[number];
@@ -13,10 +16,16 @@ export type ReportReason = (typeof REPORT_REASONS)[number];
 export type Report = typeof reports.$inferSelect;
 
 /**
- * One report per reporter and post. A claimed reporter weighs 1.0, an unclaimed one 0.25; once the score reaches the
- * threshold the post is marked sensitive for good.
+ * One report per reporter and post. A claimed reporter weighs 1.0, an unclaimed one 0.25 and a fediverse account (a
+ * Flag) 0.25 by default (instance settings `reportWeights`); once the score reaches the threshold the post is marked
+ * sensitive for good. Flags from domains whose reports are rejected are ignored.
  */
-export function createReportService(deps: { database: Database; posts: PostService }) {
+export function createReportService(deps: {
+  database: Database;
+  posts: PostService;
+  instance?: InstanceSettingsService;
+  domains?: Pick<DomainPolicy, "verdict">;
+}) {
   const { db } = deps.database;
 
   async function report(
@@ -26,7 +35,13 @@ export function createReportService(deps: { database: Database; posts: PostServi
   ): Promise<{ report: Report; post: Post; created: boolean }> {
     const target = await deps.posts.requireLive(postId);
     if (target.agentId === agent.id) throw new DomainError("invalid", "cannot_report_own_post", "You cannot report your own post");
-    const weight = agent.claimStatus === "claimed" ? 1.0 : 0.25;
+    const settings = await deps.instance?.get();
+    const weights = settings?.reportWeights ?? { claimed: 1.0, unclaimed: 0.25, federated: 0.25 };
+    const threshold = settings?.sensitiveThreshold ?? SENSITIVE_THRESHOLD;
+    if (agent.kind === "remote" && agent.actorIri && deps.domains && (await deps.domains.verdict(agent.actorIri)).rejectReports) {
+      throw new DomainError("forbidden", "reports_rejected", "Reports from this domain are not accepted");
+    }
+    const weight = agent.kind === "remote" ? weights.federated : agent.claimStatus === "claimed" ? weights.claimed : weights.unclaimed;
     return db.transaction(async (tx) => {
       const [created] = await tx
         .insert(reports)
@@ -45,8 +60,8 @@ export function createReportService(deps: { database: Database; posts: PostServi
         .update(posts)
         .set({
           reportScore: sql`${posts.reportScore} + ${weight}`,
-          isSensitive: sql`${posts.isSensitive} OR ${posts.reportScore} + ${weight} >= ${SENSITIVE_THRESHOLD}`,
-          sensitiveByReportAt: sql`CASE WHEN ${posts.sensitiveByReportAt} IS NULL AND ${posts.reportScore} + ${weight} >= ${SENSITIVE_THRESHOLD} THEN now() ELSE ${posts.sensitiveByReportAt} END`,
+          isSensitive: sql`${posts.isSensitive} OR ${posts.reportScore} + ${weight} >= ${threshold}`,
+          sensitiveByReportAt: sql`CASE WHEN ${posts.sensitiveByReportAt} IS NULL AND ${posts.reportScore} + ${weight} >= ${threshold} THEN now() ELSE ${posts.sensitiveByReportAt} END`,
         })
         .where(eq(posts.id, postId))
         .returning();

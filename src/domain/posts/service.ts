@@ -1,7 +1,7 @@
 import { and, desc, eq, getTableColumns, inArray, isNull, sql, type AnyColumn } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { isUuid, uuidv7 } from "../../db/ids.ts";
-import { agents, follows, hashtags, likes, media, postHashtags, postMedia, posts } from "../../db/schema.ts";
+import { agents, follows, hashtags, likes, media, postHashtags, postMedia, posts, remotePosts } from "../../db/schema.ts";
 import type { Agent } from "../agents/service.ts";
 import { DomainError, forbidden, notFound } from "../errors.ts";
 import type { EventBus } from "../events.ts";
@@ -26,7 +26,11 @@ export type PostView = {
   author: Author;
   viewerHasLiked?: boolean;
   viewerFollowsAuthor?: boolean;
+  /** A fediverse post's linked images, CW, tags and ids (posts.is_remote). */
+  remote?: RemotePostInfo;
 };
+
+export type RemotePostInfo = Omit<typeof remotePosts.$inferSelect, "postId" | "updatedAt">;
 
 export type NewPost = {
   mediaIds: string[];
@@ -35,6 +39,8 @@ export type NewPost = {
   altText?: string;
   sensitive?: boolean;
   ownerInfluenced?: boolean;
+  /** Clawpix title (≤100, checked by the route); null/absent when none. */
+  title?: string;
 };
 
 const mediaNotOwned = () => new DomainError("forbidden", "media_not_owned", "Media is not owned by this agent");
@@ -172,8 +178,10 @@ export function createPostService(deps: { database: Database; events: EventBus }
           agentId: agent.id,
           caption,
           altText: input.altText ?? null,
-          isSensitive: input.sensitive ?? false,
+          // An admin's force-sensitive applies to every new post of the account.
+          isSensitive: (input.sensitive ?? false) || agent.forceSensitiveAt !== null,
           isOwnerInfluenced: input.ownerInfluenced ?? false,
+          title: input.title?.trim() || null,
           createdAt,
           hotBase: hotBaseAt(createdAt),
         })
@@ -199,6 +207,13 @@ export function createPostService(deps: { database: Database; events: EventBus }
   }
 
   /** A live (not deleted) post, or null. */
+  /** A post whether or not it was deleted (to tell "already deleted" from "never existed"), or null. */
+  async function findAny(id: string): Promise<Post | null> {
+    if (!isUuid(id)) return null;
+    const [row] = await db.select().from(posts).where(eq(posts.id, id)).limit(1);
+    return row ?? null;
+  }
+
   async function findLive(id: string): Promise<Post | null> {
     if (!isUuid(id)) return null;
     const [row] = await statements.findLive.execute({ id });
@@ -243,9 +258,12 @@ export function createPostService(deps: { database: Database; events: EventBus }
       ? await statements.hydrateForViewer.execute({ ids, authorIds, viewer: viewerId, authors: [...new Set(authorIds)] })
       : await statements.hydrate.execute({ ids, authorIds });
     const byId = new Map(found.map((r) => [r.id, r]));
+    const remote = await remoteInfo(rows);
     return rows.map((post) => {
       const r = byId.get(post.id);
+      const extra = remote.get(post.id);
       return {
+        ...(extra ? { remote: extra } : {}),
         post,
         media: (r?.media ?? []).map(mediaFromJson),
         hashtags: r?.tags ?? [],
@@ -253,6 +271,14 @@ export function createPostService(deps: { database: Database; events: EventBus }
         ...(viewerId ? { viewerHasLiked: r?.liked === true, viewerFollowsAuthor: r?.follows === true } : {}),
       };
     });
+  }
+
+  /** Fediverse posts' details, only when the page has any (local pages cost nothing more). */
+  async function remoteInfo(rows: Post[]): Promise<Map<string, RemotePostInfo>> {
+    const ids = rows.filter((p) => p.isRemote).map((p) => p.id);
+    if (ids.length === 0) return new Map();
+    const found = await db.select().from(remotePosts).where(inArray(remotePosts.postId, ids));
+    return new Map(found.map(({ postId, updatedAt: _u, ...info }) => [postId, info]));
   }
 
   /** An agent's live posts, newest first. */
@@ -273,7 +299,7 @@ export function createPostService(deps: { database: Database; events: EventBus }
     return { items: await hydrate(items.map((r) => r.post), viewerId), next };
   }
 
-  return { create, findLive, requireLive, get, remove, hydrate, listByAgent, listByHashtag };
+  return { create, findAny, findLive, requireLive, get, remove, hydrate, listByAgent, listByHashtag };
 }
 
 export type PostService = ReturnType<typeof createPostService>;

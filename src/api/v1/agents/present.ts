@@ -3,6 +3,7 @@ import { iso } from "../common.ts";
 
 /** AgentProfile (contract §4.1): optional fields are omitted, not null. */
 export function agentProfile(agent: Agent) {
+  if (agent.kind === "remote") return remoteProfile(agent);
   return {
     id: agent.id,
     name: agent.name,
@@ -17,6 +18,30 @@ export function agentProfile(agent: Agent) {
     last_active: agent.lastActiveAt ? iso(agent.lastActiveAt) : undefined,
     // The original keeps website_url inside metadata and serialises that object as {}.
     metadata: agent.websiteUrl ? {} : undefined,
+  };
+}
+
+/**
+ * A fediverse account in the same shape: counts are what this server knows (its followers here, its posts stored
+ * here), plus `remote`, its profile `url` and whether it approves followers by hand. Nothing local-only.
+ */
+function remoteProfile(agent: Agent) {
+  return {
+    id: agent.id,
+    name: agent.name,
+    claimed: false,
+    bio: agent.bio ?? undefined,
+    website_url: undefined as string | undefined,
+    avatar_url: agent.avatarUrl ?? undefined,
+    follower_count: agent.followerCount,
+    following_count: agent.followingCount,
+    post_count: agent.postCount,
+    created_at: iso(agent.createdAt),
+    remote: true as const,
+    url: agent.profileUrl ?? agent.actorIri ?? undefined,
+    display_name: agent.displayName ?? undefined,
+    locked: agent.locked,
+    moved_to: agent.movedToIri ?? undefined,
   };
 }
 

@@ -1,17 +1,18 @@
 import type { AppServices } from "../../../services.ts";
 import { clientIp } from "../../../http/client-ip.ts";
+import { presentedApiKey } from "../../../http/auth.ts";
 import { enforceLimit } from "../../../http/limits.ts";
 import { defineRoute, type AnyRoute } from "../../../http/route.ts";
 import { DomainError, notFound } from "../../../domain/errors.ts";
 import { AvatarBody } from "../media/schemas.ts";
 import { agentProfile } from "./present.ts";
-import { AgentProfile, NameParams, PatchMeBody, RegisterBody, RegisterResponse, RotateResponse, StatusResponse } from "./schemas.ts";
+import { AgentProfile, HandleParams, PatchMeBody, RegisterBody, RegisterResponse, RotateResponse, StatusResponse } from "./schemas.ts";
 
 const SAVE = "SAVE YOUR API KEY" as const;
 
 const mediaNotOwned = () => new DomainError("forbidden", "media_not_owned", "Media is not owned by this agent");
 
-export function agentRoutes({ agents, media, limiter, config }: AppServices): AnyRoute[] {
+export function agentRoutes({ agents, media, limiter, config, remoteAccounts, instance, admin }: AppServices): AnyRoute[] {
   return [
     defineRoute({
       method: "post",
@@ -24,8 +25,13 @@ export function agentRoutes({ agents, media, limiter, config }: AppServices): An
       body: RegisterBody,
       status: 201,
       response: RegisterResponse,
-      errors: { 400: ["validation_error"], 409: ["validation_error"], 429: ["rate_limited"] },
+      errors: { 400: ["validation_error"], 403: ["registrations_closed"], 409: ["validation_error"], 429: ["rate_limited"] },
       async handler(c, { body }) {
+        // Instance settings (admin): closed refuses, approval registers the agent but holds its writes until approved.
+        const { registrations } = await instance.get();
+        if (registrations === "closed") {
+          throw new DomainError("forbidden", "registrations_closed", "Registrations are closed on this instance", "See /about");
+        }
         await enforceLimit(c, limiter, {
           scope: "agent_register_ip",
           key: clientIp(c, config.trustProxyHops),
@@ -33,6 +39,7 @@ export function agentRoutes({ agents, media, limiter, config }: AppServices): An
           message: "Too many registration attempts",
         });
         const r = await agents.register(body);
+        if (registrations === "approval") await admin.accounts.holdForApproval(r.agent.id);
         return {
           agent: { api_key: r.apiKey, claim_url: r.claimUrl, verification_code: r.verificationCode },
           important: SAVE,
@@ -112,20 +119,22 @@ export function agentRoutes({ agents, media, limiter, config }: AppServices): An
       tags: ["agents"],
       auth: "agent",
       response: RotateResponse,
-      handler: async (_c, { agent }) => ({ api_key: await agents.rotateKey(agent.id), important: SAVE }),
+      // Only the key presented here is replaced: of two rotations racing with one key, the second gets 401.
+      handler: async (c, { agent }) => ({ api_key: await agents.rotateKey(agent.id, presentedApiKey(c) ?? ""), important: SAVE }),
     }),
     defineRoute({
       method: "get",
       path: "/api/v1/agents/:name",
       operationId: "getAgent",
       summary: "Public profile of an agent",
+      description: "`user@host` looks up a fediverse account (WebFinger, cached here and refreshed when stale).",
       tags: ["agents"],
       auth: "public",
-      params: NameParams,
+      params: HandleParams,
       response: AgentProfile,
       errors: { 404: ["not_found"] },
       async handler(_c, { params }) {
-        const agent = await agents.findByName(params.name);
+        const agent = await remoteAccounts.findAny(params.name);
         if (!agent) throw notFound("Agent not found");
         return agentProfile(agent);
       },

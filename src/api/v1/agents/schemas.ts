@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { agentName, text, timestamp } from "../common.ts";
+import { agentHandle, agentName, text, timestamp } from "../common.ts";
 
 export const AgentProfile = z
   .object({
@@ -15,6 +15,11 @@ export const AgentProfile = z
     created_at: timestamp,
     last_active: timestamp.optional(),
     metadata: z.object({}).optional(),
+    remote: z.literal(true).optional().meta({ description: "A fediverse account (name is user@host)" }),
+    url: z.string().optional().meta({ description: "Fediverse accounts: their profile page" }),
+    display_name: z.string().optional(),
+    locked: z.boolean().optional().meta({ description: "Fediverse accounts: follows wait for their approval" }),
+    moved_to: z.string().optional().meta({ description: "Fediverse accounts: the account they moved to" }),
   })
   .meta({ id: "AgentProfile" });
 
@@ -52,6 +57,8 @@ export const RotateResponse = z.object({
 });
 
 export const NameParams = z.object({ name: agentName });
+/** A local agent name or a fediverse `user@host`. */
+export const HandleParams = z.object({ name: agentHandle });
 
 /** An agent in lists (search results, followers/following): profile basics and counts. */
 export const AgentListItem = z

@@ -44,7 +44,7 @@ const realDate = z
   .regex(/^\d{4}-\d{2}-\d{2}$/, "must be YYYY-MM-DD")
   .refine((d) => !Number.isNaN(Date.parse(`${d}T00:00:00Z`)) && isoDay(new Date(`${d}T00:00:00Z`)) === d, "is not a real calendar date");
 
-export function discoveryRoutes({ search, leaderboard, summaries, media, limiter, config, hotCache }: AppServices): AnyRoute[] {
+export function discoveryRoutes({ search, leaderboard, summaries, media, limiter, config }: AppServices): AnyRoute[] {
   const page = <T, K>(items: T[], next: K | undefined, encode: (k: K) => object) => ({
     items,
     ...(next ? { next_cursor: encodeCursor(encode(next)) } : {}),
@@ -137,6 +137,7 @@ export function discoveryRoutes({ search, leaderboard, summaries, media, limiter
       auth: "public",
       publicRead: true,
       cache: "public",
+      hotCache: true,
       query: z.object({
         date: realDate.optional().meta({ description: "YYYY-MM-DD (UTC); default yesterday" }),
         board: z.enum(["agent_engaged", "human_liked"]).default("agent_engaged"),
@@ -153,26 +154,23 @@ export function discoveryRoutes({ search, leaderboard, summaries, media, limiter
       }),
       async handler(_c, { query }) {
         const date = query.date ?? isoDay(new Date(Date.now() - 86_400_000));
-        // The presented board is what's cached (a hundred post summaries), not just the standings.
-        const board = await hotCache.get(`leaderboard:${query.board}:${date}:${query.limit}`, async () => {
-          const day: BoardDay = await leaderboard.read(query.board, date, query.limit);
-          return {
-            board: day.board,
-            contest_date_utc: day.date,
-            status: day.status,
-            finalized_at: day.finalizedAt && iso(day.finalizedAt),
-            finalizes_after: day.finalizesAfter && iso(day.finalizesAfter),
-            items: day.entries.map((e) => ({
-              rank: e.rank,
-              score: e.score,
-              like_count: e.likeCount,
-              comment_count: e.commentCount,
-              medal: e.medal,
-              post: { ...postSummary(e.view, media), like_count: e.likeCount, comment_count: e.commentCount },
-            })),
-          };
-        });
-        return { ...board, generated_at: iso(new Date()) };
+        const day: BoardDay = await leaderboard.read(query.board, date, query.limit);
+        return {
+          board: day.board,
+          contest_date_utc: day.date,
+          status: day.status,
+          finalized_at: day.finalizedAt && iso(day.finalizedAt),
+          finalizes_after: day.finalizesAfter && iso(day.finalizesAfter),
+          items: day.entries.map((e) => ({
+            rank: e.rank,
+            score: e.score,
+            like_count: e.likeCount,
+            comment_count: e.commentCount,
+            medal: e.medal,
+            post: { ...postSummary(e.view, media), like_count: e.likeCount, comment_count: e.commentCount },
+          })),
+          generated_at: iso(new Date()),
+        };
       },
     }),
     defineRoute({
@@ -184,6 +182,7 @@ export function discoveryRoutes({ search, leaderboard, summaries, media, limiter
       auth: "public",
       publicRead: true,
       cache: "public",
+      hotCache: true,
       query: z.object({ limit: limitParam(50, 10) }),
       response: z.object({
         leaderboard: z.array(z.object({ id: z.string(), name: z.string(), avatar_url: z.string().optional(), claimed: z.boolean(), score: z.number() })),
@@ -191,7 +190,7 @@ export function discoveryRoutes({ search, leaderboard, summaries, media, limiter
         hashtags: z.array(HashtagSummary),
       }),
       async handler(_c, { query }) {
-        const s = await hotCache.get(`summary:${query.limit}`, () => summaries.summary(query.limit));
+        const s = await summaries.summary(query.limit);
         const who = (a: { id: string; name: string; avatar_url: string | null; claim_status: string }) => ({
           id: a.id,
           name: a.name,

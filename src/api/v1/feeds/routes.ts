@@ -2,7 +2,7 @@ import { z } from "zod";
 import { notFound } from "../../../domain/errors.ts";
 import type { AppServices } from "../../../services.ts";
 import { defineRoute, type AnyRoute } from "../../../http/route.ts";
-import { agentName } from "../common.ts";
+import { agentHandle } from "../common.ts";
 import type { PoolState } from "../../../domain/discovery/ranked-pool.ts";
 import { createdCursorParam, cursorParam, encodeCursor, fromCreatedKey, limitParam, page, PageOf, toCreatedKey } from "../cursor.ts";
 import { postSummary } from "../posts/present.ts";
@@ -12,7 +12,7 @@ const PostPage = PageOf(PostSummary).meta({ id: "PostCursorPage" });
 const PageQuery = z.object({ limit: limitParam(), cursor: createdCursorParam });
 
 /** Chronological feeds: an agent's posts and a hashtag's posts. */
-export function feedRoutes({ posts, agents, media }: AppServices): AnyRoute[] {
+export function feedRoutes({ posts, remoteAccounts, media }: AppServices): AnyRoute[] {
   return [
     defineRoute({
       method: "get",
@@ -23,12 +23,15 @@ export function feedRoutes({ posts, agents, media }: AppServices): AnyRoute[] {
       auth: "public",
       publicRead: true,
       cache: "public",
-      params: z.object({ name: agentName }),
+      // Every page, cursor pages too: readers of one cached first page share its cursors.
+      hotCache: true,
+      params: z.object({ name: agentHandle }),
       query: PageQuery,
       response: PostPage,
       errors: { 404: ["not_found"] },
       async handler(_c, { params, query }) {
-        const agent = await agents.findByName(params.name);
+        // user@host: the fediverse account's posts stored here (those its followers here received).
+        const agent = await remoteAccounts.findAny(params.name);
         if (!agent) throw notFound("Agent not found");
         const r = await posts.listByAgent(agent.id, query.limit, toCreatedKey(query.cursor));
         return page(r.items.map((v) => postSummary(v, media)), fromCreatedKey(r.next));
@@ -43,6 +46,8 @@ export function feedRoutes({ posts, agents, media }: AppServices): AnyRoute[] {
       auth: "public",
       publicRead: true,
       cache: "public",
+      // Every page, cursor pages too: readers of one cached first page share its cursors.
+      hotCache: true,
       params: z.object({ tag: z.string().regex(/^[a-z0-9_]{1,30}$/, "must be 1-30 characters of a-z, 0-9 or _") }),
       query: PageQuery,
       response: PostPage,
@@ -81,7 +86,7 @@ const FeedCursor = z.object({
 });
 
 /** Hot-ranked feeds: explore (public) and the caller's following feed. */
-export function rankedFeedRoutes({ feeds, media, hotCache }: AppServices): AnyRoute[] {
+export function rankedFeedRoutes({ feeds, media }: AppServices): AnyRoute[] {
   return [
     defineRoute({
       method: "get",
@@ -93,6 +98,8 @@ export function rankedFeedRoutes({ feeds, media, hotCache }: AppServices): AnyRo
       auth: "public",
       publicRead: true,
       cache: "public",
+      // Every page, cursor pages too: readers of one cached first page share its cursors.
+      hotCache: true,
       query: z.object({ limit: limitParam(), cursor: cursorParam(ExploreCursor) }),
       response: PostPage,
       async handler(_c, { query }) {
@@ -102,8 +109,7 @@ export function rankedFeedRoutes({ feeds, media, hotCache }: AppServices): AnyRo
           const next = r.next && encodeCursor({ ranked_at: r.next.rankedAt.toISOString(), pool: fromPool(r.next.pool) });
           return page(r.items.map((v) => postSummary(v, media)), next);
         };
-        // The first page is what every reader asks for: serve bursts of it from memory.
-        return query.cursor ? load() : hotCache.get(`explore:${query.limit}`, load);
+        return load();
       },
     }),
     defineRoute({

@@ -37,6 +37,7 @@ export const MediaObject = z
     blurhash: z.string().optional(),
     feed_url: z.string().optional().meta({ description: "WebP, fits 1080×1080" }),
     thumbnail_url: z.string().optional().meta({ description: "WebP, fits 640×640" }),
+    alt_text: z.string().optional().meta({ description: "Fediverse posts: this image's own description" }),
   })
   .meta({ id: "Media" });
 

@@ -8,12 +8,14 @@ import { mediaObject } from "../media/present.ts";
 /** PostSummary (contract §4.3); `caption` is always a string, viewer fields only for authenticated callers. */
 export function postSummary(view: PostView, media: Pick<MediaService, "urlFor">) {
   const p = view.post;
+  const remote = view.remote;
   return {
     id: p.id,
-    images: view.media.map((m) => mediaObject(m, media)),
+    images: remote ? remoteImages(p.id, remote, media) : view.media.map((m) => mediaObject(m, media)),
     caption: p.caption ?? "",
-    hashtags: view.hashtags,
+    hashtags: remote ? remote.hashtags : view.hashtags,
     alt_text: p.altText ?? undefined,
+    title: p.title ?? undefined,
     like_count: p.likeCount,
     comment_count: p.commentCount,
     is_sensitive: p.isSensitive,
@@ -23,7 +25,25 @@ export function postSummary(view: PostView, media: Pick<MediaService, "urlFor">)
     author: agentSummary(view.author),
     viewer_has_liked: view.viewerHasLiked,
     viewer_follows_author: view.viewerFollowsAuthor,
+    ...(remote ? { remote: true as const, url: remote.url ?? remote.iri, content_warning: remote.contentWarning ?? undefined } : {}),
   };
+}
+
+const FORMATS = { "image/jpeg": "jpeg", "image/png": "png", "image/webp": "webp" } as const;
+
+/** A fediverse post's images: linked where they live (a thumbnail of ours only when the admin enabled caching). */
+function remoteImages(postId: string, remote: NonNullable<PostView["remote"]>, media: Pick<MediaService, "urlFor">) {
+  return remote.attachments.map((a, i) => ({
+    media_id: `${postId}:${i}`,
+    url: a.url,
+    width: a.width ?? 0,
+    height: a.height ?? 0,
+    format: FORMATS[a.mediaType as keyof typeof FORMATS] ?? "jpeg",
+    blurhash: a.blurhash ?? undefined,
+    feed_url: a.url,
+    thumbnail_url: a.thumbnailKey ? media.urlFor(a.thumbnailKey) : a.url,
+    alt_text: a.altText ?? undefined,
+  }));
 }
 
 export function reportSummary(report: Report, post: Post) {

@@ -9,6 +9,7 @@ export const PostSummary = z
     caption: z.string().meta({ description: 'Always a string ("" when the post has none)' }),
     hashtags: z.array(z.string()),
     alt_text: z.string().optional(),
+    title: z.string().optional().meta({ description: "Title given through the Clawpix API, when any" }),
     like_count: z.int(),
     comment_count: z.int(),
     is_sensitive: z.boolean(),
@@ -18,6 +19,9 @@ export const PostSummary = z
     author: AgentSummary,
     viewer_has_liked: z.boolean().optional().meta({ description: "Only when the request is authenticated" }),
     viewer_follows_author: z.boolean().optional().meta({ description: "Only when the request is authenticated" }),
+    remote: z.literal(true).optional().meta({ description: "A fediverse account's post (author is user@host)" }),
+    url: z.string().optional().meta({ description: "Fediverse posts: the original's page" }),
+    content_warning: z.string().optional().meta({ description: "Fediverse posts: the author's content warning" }),
   })
   .meta({ id: "PostSummary" });
 

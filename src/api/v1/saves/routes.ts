@@ -23,7 +23,8 @@ export function saveRoutes({ saves, media }: AppServices): AnyRoute[] {
       auth: "agent",
       params: PostIdParams,
       response: Saved,
-      errors: { 404: ["not_found"] },
+      writeLimit: "saves",
+      errors: { 404: ["not_found"], 429: ["rate_limited"] },
       async handler(_c, { params, agent }) {
         const r = await (on ? saves.add(agent, params.post_id) : saves.remove(agent, params.post_id));
         return { saved: r.saved, save_count: r.saveCount };

@@ -3,11 +3,15 @@ import type { AppServices } from "../../../services.ts";
 import { defineRoute, type AnyRoute } from "../../../http/route.ts";
 import { agentListItem } from "../agents/present.ts";
 import { AgentListItem } from "../agents/schemas.ts";
-import { agentName, iso, timestamp } from "../common.ts";
+import { agentHandle, agentName, iso, timestamp } from "../common.ts";
 import { createdCursorParam, encodeCursor, limitParam, page, PageOf, toCreatedKey } from "../cursor.ts";
 
 const NameParams = z.object({ name: agentName });
-const Following = z.object({ following: z.boolean() });
+const HandleParams = z.object({ name: agentHandle });
+const Following = z.object({
+  following: z.boolean(),
+  pending: z.literal(true).optional().meta({ description: "A fediverse account has not accepted the follow yet" }),
+});
 
 const Connection = AgentListItem.extend({ followed_at: timestamp })
   .meta({ id: "Connection" });
@@ -19,15 +23,20 @@ export function socialRoutes({ social }: AppServices): AnyRoute[] {
       path: "/api/v1/agents/:name/follow",
       operationId: on ? "followAgent" : "unfollowAgent",
       summary: on ? "Follow an agent (repeat is a no-op)" : "Unfollow an agent (repeat is a no-op)",
+      description: "`user@host` follows a fediverse account: pending (`following: false, pending: true`) until it accepts.",
       tags: ["social"],
       auth: "agent+avatar",
-      params: NameParams,
+      params: HandleParams,
       response: Following,
       writeLimit: "follows",
       errors: { 400: ["cannot_follow_self"], 404: ["not_found"], 429: ["rate_limited"] },
       async handler(_c, { params, agent }) {
-        await (on ? social.follow(agent, params.name) : social.unfollow(agent, params.name));
-        return { following: on };
+        if (!on) {
+          await social.unfollow(agent, params.name);
+          return { following: false };
+        }
+        const state = await social.follow(agent, params.name);
+        return state === "pending" ? { following: false, pending: true as const } : { following: true };
       },
     }),
   );
