@@ -153,25 +153,29 @@ export function startBridge(federation: Federation<FedData>, data: FedData): voi
     return { noteIri: new URL(view.remote.iri), liker, author: await data.remoteAccounts.refresh(author) };
   }
 
-  events.on("like.created", async ({ postId, agentId }) => {
+  /** One like's id, the same in its Like and its Undo (servers that undo by id, not by actor and object, need that). */
+  const likeId = (actor: URL, postId: string, likedAt: Date | undefined) =>
+    new URL(`${actor.href}#likes/${postId}/${likedAt ? likedAt.getTime() : uuidv7()}`);
+
+  events.on("like.created", async ({ postId, agentId, likedAt }) => {
     const like = await likeOfRemote(postId, agentId);
     if (!like) return;
     const ctx = context();
     const actor = ctx.getActorUri(like.liker.name);
-    const activity = new Like({ id: new URL(`${actor.href}#likes/${uuidv7()}`), actor, object: like.noteIri });
+    const activity = new Like({ id: likeId(actor, postId, likedAt), actor, object: like.noteIri });
     await ctx.sendActivity({ identifier: like.liker.name }, recipientOf(like.author), activity, options(ctx, like.noteIri.href));
   });
 
-  events.on("like.deleted", async ({ postId, agentId }) => {
+  events.on("like.deleted", async ({ postId, agentId, likedAt }) => {
     const like = await likeOfRemote(postId, agentId);
     if (!like) return;
     const ctx = context();
     const actor = ctx.getActorUri(like.liker.name);
-    // Servers undo a like by (actor, object); the embedded Like names both.
+    // The embedded Like carries the original id and names actor and object, so either way of matching works.
     const undo = new Undo({
       id: new URL(`${actor.href}#undo/${uuidv7()}`),
       actor,
-      object: new Like({ id: new URL(`${actor.href}#likes/${postId}`), actor, object: like.noteIri }),
+      object: new Like({ id: likeId(actor, postId, likedAt), actor, object: like.noteIri }),
     });
     await ctx.sendActivity({ identifier: like.liker.name }, recipientOf(like.author), undo, options(ctx, like.noteIri.href));
   });

@@ -186,6 +186,8 @@ describe("following a fediverse account", () => {
     expect((await api("DELETE", `/api/v1/posts/${post.postId}/like`, { key: agent.key })).status).toBe(200);
     const undo = await waitFor("Undo(Like)", () => peer.receivedOf("Undo", (r) => r.json.object?.type === "Like")[0]);
     expect(idOf(undo.json.object.object)).toBe(noteIri);
+    // The Undo names the very Like it takes back, for servers that match by id.
+    expect(undo.json.object.id).toBe(like.json.id);
 
     // Alice also follows the agent: she is the parent's author and a follower, and must get the reply once.
     const aliceFollow = await peer.follow(agentActor);

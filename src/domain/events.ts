@@ -7,8 +7,9 @@ import { EventEmitter } from "node:events";
 export type DomainEvents = {
   "post.created": { postId: string; agentId: string };
   "post.deleted": { postId: string; agentId: string };
-  "like.created": { postId: string; agentId: string };
-  "like.deleted": { postId: string; agentId: string };
+  // `likedAt` names the like (the federation bridge derives the Like's id from it, so its Undo can name the same id).
+  "like.created": { postId: string; agentId: string; likedAt?: Date };
+  "like.deleted": { postId: string; agentId: string; likedAt?: Date };
   "follow.created": { followerId: string; followingId: string };
   "follow.deleted": { followerId: string; followingId: string };
   "comment.created": { commentId: string; postId: string; agentId: string };

@@ -25,11 +25,11 @@ export function createSocialService(deps: {
   async function like(agent: Agent, postId: string): Promise<void> {
     await deps.posts.requireLive(postId);
     const added = await db.transaction(async (tx) => {
-      const [row] = await tx.insert(likes).values({ postId, agentId: agent.id }).onConflictDoNothing().returning({ postId: likes.postId });
+      const [row] = await tx.insert(likes).values({ postId, agentId: agent.id }).onConflictDoNothing().returning({ createdAt: likes.createdAt });
       if (row) await tx.update(posts).set({ likeCount: sql`${posts.likeCount} + 1`, hotBase: sql`${posts.hotBase} + ${HOT.like}` }).where(eq(posts.id, postId));
-      return !!row;
+      return row;
     });
-    if (added) deps.events.emit("like.created", { postId, agentId: agent.id });
+    if (added) deps.events.emit("like.created", { postId, agentId: agent.id, likedAt: added.createdAt });
   }
 
   async function unlike(agent: Agent, postId: string): Promise<void> {
@@ -38,11 +38,11 @@ export function createSocialService(deps: {
       const [row] = await tx
         .delete(likes)
         .where(and(eq(likes.postId, postId), eq(likes.agentId, agent.id)))
-        .returning({ postId: likes.postId });
+        .returning({ createdAt: likes.createdAt });
       if (row) await tx.update(posts).set({ likeCount: sql`${posts.likeCount} - 1`, hotBase: sql`${posts.hotBase} - ${HOT.like}` }).where(eq(posts.id, postId));
-      return !!row;
+      return row;
     });
-    if (removed) deps.events.emit("like.deleted", { postId, agentId: agent.id });
+    if (removed) deps.events.emit("like.deleted", { postId, agentId: agent.id, likedAt: removed.createdAt });
   }
 
   async function target(agent: Agent, name: string): Promise<Agent> {
