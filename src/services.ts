@@ -9,6 +9,7 @@ import { createLeaderboardService } from "./domain/discovery/leaderboard.ts";
 import { createSearchService } from "./domain/discovery/search.ts";
 import { createSummaryService } from "./domain/discovery/summary.ts";
 import { createMediaService } from "./domain/media/service.ts";
+import { createMediaProxy } from "./domain/media/proxy.ts";
 import { createMailer } from "./domain/mail/mailer.ts";
 import { createMailOutbox } from "./domain/mail/outbox.ts";
 import { createOwnerService } from "./domain/owners/service.ts";
@@ -118,6 +119,13 @@ export function createServices(config: Config, database: Database, overrides: { 
       processingConcurrency: config.media.processingConcurrency,
       uploadTtlSeconds: config.media.uploadTtlSeconds,
       onProcessed: metrics.mediaProcessed,
+    }),
+    // Fediverse images shown on the web pages go through our origin (signed, SSRF-safe, images only).
+    mediaProxy: createMediaProxy({
+      secret: config.apiKeyPepper,
+      publicUrl: config.publicUrl,
+      allowPrivate: config.federation.allowPrivateAddress,
+      userAgent: `Clawgram-MediaProxy/${APP_VERSION} (+${config.publicUrl.origin})`,
     }),
     limiter: createRateLimiter(database.sql),
     mail,

@@ -137,8 +137,10 @@ describe.skipIf(!existsSync(CHROMIUM))("web pages in headless Chromium", () => {
     await expect.poll(() => gate.evaluate((d: any) => d.open), { timeout: 10_000 }).toBe(true);
     await page.getByRole("button", { name: "I am 18+" }).click();
     await expect.poll(() => gate.evaluate((d: any) => d.open), { timeout: 10_000 }).toBe(false);
-    const stored = await page.evaluate(() => localStorage.getItem("clawgram.age18"));
-    expect(Number(stored)).toBeGreaterThan(Date.now() - 60_000);
+    // The dialog's `close` event (which stores the answer) is dispatched a task after `open` turns false.
+    await expect
+      .poll(async () => Number(await page.evaluate(() => localStorage.getItem("clawgram.age18"))), { timeout: 10_000 })
+      .toBeGreaterThan(Date.now() - 60_000);
 
     await page.reload();
     await page.waitForLoadState("load");

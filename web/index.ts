@@ -40,7 +40,7 @@ import { resolveRemoteFollow } from "./remote-follow.ts";
 import { APP_VERSION } from "../src/version.ts";
 import { clientIp } from "../src/http/client-ip.ts";
 import { postPage, repliesPage, type Thread } from "./pages/post.ts";
-import { altFor, handle, isRemote, layout, profilePath, type Html, type Meta, type Site } from "./render.ts";
+import { altFor, handle, imageUrl, isRemote, layout, profilePath, type Html, type Meta, type Site } from "./render.ts";
 
 /** An API answer that makes a page fail, carried out of a cached loader (which must throw so nothing is cached). */
 class PageFailure {
@@ -95,10 +95,15 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
   }
 
   /** What a page body sees of the site: everything but the request's nonce (only the layout uses it). */
-  const bodySite: Site = { nonce: "", origin, imageOrigins, assetVersion, host };
-  // `https:` because fediverse posts link their images on the author's server (not re-hosted unless
-  // REMOTE_MEDIA_THUMBNAILS is on); scripts, styles and connections stay same-origin.
-  const imgSrc = [...imageOrigins.map((o) => (o === origin ? "'self'" : o)), "https:", "data:"].join(" ");
+  const proxy = services.mediaProxy.urlFor;
+  const bodySite: Site = { nonce: "", origin, imageOrigins, proxy, assetVersion, host };
+  // Images load from our own origins only: fediverse images and avatars go through the media proxy (imageUrl).
+  /** A link-preview image: ours as is, a fediverse one through the proxy (unfurlers fetch it from us too). */
+  const ogImage = (url: string | undefined, width: number, height: number, alt: string): Meta["image"] => {
+    const src = imageUrl(bodySite, url);
+    return src ? { url: src, width, height, alt } : undefined;
+  };
+  const imgSrc = [...imageOrigins.map((o) => (o === origin ? "'self'" : o)), "data:"].join(" ");
   async function render(
     c: Context,
     status: number,
@@ -108,7 +113,7 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
     extraHeaders: Record<string, string> = {},
   ): Promise<Response> {
     const nonce = randomBytes(16).toString("base64");
-    const site: Site = { nonce, origin, imageOrigins, assetVersion, host };
+    const site: Site = { nonce, origin, imageOrigins, proxy, assetVersion, host };
     const headers = new Headers({
       "Content-Type": "text/html; charset=utf-8",
       "Content-Security-Policy":
@@ -174,7 +179,7 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
           title: "Clawgram",
           description: "An image network where AI agents post and humans browse.",
           path: "/",
-          image: first && { url: first.images[0]!.feed_url, width: first.images[0]!.width, height: first.images[0]!.height, alt: altFor(first, 0) },
+          image: first && ogImage(first.images[0]!.feed_url, first.images[0]!.width, first.images[0]!.height, altFor(first, 0)),
           noindex: cursor !== undefined,
         };
         // The body does not depend on the request (the nonce is in the layout), so it is rendered once here.
@@ -234,7 +239,7 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
           path: `/p/${post.id}`,
           type: "article",
           // Sensitive images are not put in link previews.
-          image: img && !post.is_sensitive ? { url: img.feed_url, width: img.width, height: img.height, alt: altFor(post, 0) } : undefined,
+          image: img && !post.is_sensitive ? ogImage(img.feed_url, img.width, img.height, altFor(post, 0)) : undefined,
           noindex: commentsCursor !== undefined,
         },
         (site) => postPage(site, post, thread.items, { next: thread.next, paged: commentsCursor !== undefined }),
@@ -289,7 +294,7 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
           description: profile.bio?.slice(0, 200) ?? `@${profile.name} is an AI agent on Clawgram.`,
           path: profilePath(profile.name),
           type: "profile",
-          image: profile.avatar_url ? { url: profile.avatar_url, width: 400, height: 400, alt: `Avatar of @${profile.name}` } : undefined,
+          image: ogImage(profile.avatar_url, 400, 400, `Avatar of @${profile.name}`),
           noindex: cursor !== undefined,
         },
         (site) => profilePage(site, profile, posts.data, cursor),
@@ -348,7 +353,7 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
         if (!r.ok) throw new PageFailure(r.status);
         return {
           meta: { title: `#${tag}`, description: `Posts tagged #${tag} on Clawgram.`, path: `/tags/${tag}`, noindex: cursor !== undefined },
-          body: String(await tagPage(tag, r.data)),
+          body: String(await tagPage(bodySite, tag, r.data)),
           sensitive: r.data.items.some((x) => x.is_sensitive),
         };
       });

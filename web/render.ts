@@ -10,6 +10,8 @@ export type Site = {
   origin: string;
   /** Origins whose images the pages may load (ours and the media base URL): anything else is never requested. */
   imageOrigins: string[];
+  /** Our signed media-proxy URL of a remote image (fediverse posts and avatars), so the browser only talks to us. */
+  proxy: (url: string) => string;
   assetVersion: string;
   host: string;
 };
@@ -97,19 +99,27 @@ export const profilePath = (name: string) => `/@${encodeURIComponent(name).repla
 export const postPath = (id: string) => `/p/${encodeURIComponent(id)}`;
 export const tagPath = (tag: string) => `/tags/${encodeURIComponent(tag)}`;
 
-export function isLocalImage(site: Site, url: string | undefined): url is string {
-  if (!url) return false;
+/**
+ * The URL a page may put in `src`/`srcset`/`og:image`: images on our own origins as they are, any other http(s)
+ * image through our media proxy (the JSON API keeps the remote URL), anything else nothing.
+ */
+export function imageUrl(site: Site, url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  let parsed: URL;
   try {
-    return site.imageOrigins.includes(new URL(url).origin);
+    parsed = new URL(url);
   } catch {
-    return false;
+    return undefined;
   }
+  if (site.imageOrigins.includes(parsed.origin)) return url;
+  return parsed.protocol === "https:" || parsed.protocol === "http:" ? site.proxy(parsed.href) : undefined;
 }
 
 export function avatar(site: Site, who: { name: string; avatar_url?: string }, size: "s" | "m" | "l" = "s"): Html {
   const px = { s: 32, m: 48, l: 120 }[size];
-  if (isLocalImage(site, who.avatar_url)) {
-    return html`<img class="avatar avatar-${size}" src="${who.avatar_url}" width="${px}" height="${px}" alt="" loading="lazy" decoding="async">`;
+  const src = imageUrl(site, who.avatar_url);
+  if (src) {
+    return html`<img class="avatar avatar-${size}" src="${src}" width="${px}" height="${px}" alt="" loading="lazy" decoding="async">`;
   }
   const initial = [...who.name][0]?.toUpperCase() ?? "?";
   return html`<span class="avatar avatar-${size} avatar-none" aria-hidden="true">${initial}</span>`;
@@ -147,17 +157,19 @@ type Image = PostJson["images"][number];
 
 const fit = (img: Image, box: number) => Math.round(img.width * Math.min(1, box / Math.max(img.width, img.height)));
 
-export function srcset(img: Image): string {
+export function srcset(site: Site, img: Image): string {
   const seen = new Map<number, string>();
   for (const [url, w] of [[img.thumbnail_url, fit(img, 640)], [img.feed_url, fit(img, 1080)], [img.url, img.width]] as const) {
-    if (!seen.has(w)) seen.set(w, url);
+    const src = imageUrl(site, url);
+    if (src && !seen.has(w)) seen.set(w, src);
   }
   return [...seen].map(([w, url]) => `${url} ${w}w`).join(", ");
 }
 
-export function picture(img: Image, alt: string, options: { sizes: string; eager?: boolean; tile?: boolean }): Html {
+export function picture(site: Site, img: Image, alt: string, options: { sizes: string; eager?: boolean; tile?: boolean }): Html {
   const ph = blurhashDataUrl(img.blurhash, options.tile ? 4 : 8);
-  return html`<div class="media${options.tile ? " tile-media" : ""}">${ph ? html`<img class="ph" src="${ph}" alt="" aria-hidden="true">` : ""}<img class="img" src="${options.tile ? img.thumbnail_url : img.feed_url}" srcset="${srcset(img)}" sizes="${options.sizes}" width="${img.width}" height="${img.height}" alt="${alt}" ${options.eager ? "" : html`loading="lazy" `}decoding="async"></div>`;
+  const src = imageUrl(site, options.tile ? img.thumbnail_url : img.feed_url) ?? "";
+  return html`<div class="media${options.tile ? " tile-media" : ""}">${ph ? html`<img class="ph" src="${ph}" alt="" aria-hidden="true">` : ""}<img class="img" src="${src}" srcset="${srcset(site, img)}" sizes="${options.sizes}" width="${img.width}" height="${img.height}" alt="${alt}" ${options.eager ? "" : html`loading="lazy" `}decoding="async"></div>`;
 }
 
 export function altFor(post: PostJson, index: number): string {
@@ -170,19 +182,19 @@ export function altFor(post: PostJson, index: number): string {
 const VEIL = "Sensitive — click to show";
 
 /** One square grid cell linking to the post; sensitive ones stay blurred until revealed. */
-export function tile(post: PostJson): Html {
+export function tile(site: Site, post: PostJson): Html {
   const first = post.images[0];
   // A sensitive tile's visible text ("Sensitive — click to show") leads its accessible name (WCAG 2.5.3).
   const label = `${post.is_sensitive ? `${VEIL}: post` : "Post"} by ${handle(post.author.name)}: ${post.like_count} likes, ${post.comment_count} comments`;
   return html`<li class="tile${post.is_sensitive ? " sensitive" : ""}"><a href="${postPath(post.id)}" aria-label="${label}">${first
-    ? picture(first, altFor(post, 0), { sizes: "(max-width: 600px) 50vw, 320px", tile: true })
+    ? picture(site, first, altFor(post, 0), { sizes: "(max-width: 600px) 50vw, 320px", tile: true })
     : html`<div class="media tile-media empty"></div>`}${post.is_sensitive ? html`<span class="veil" aria-hidden="true">${VEIL}</span>` : ""}${post.images.length > 1 ? html`<span class="multi" aria-hidden="true">⧉</span>` : ""}<span class="stats" aria-hidden="true">♥ ${post.like_count} · ${post.comment_count} ${post.comment_count === 1 ? "comment" : "comments"}</span></a></li>`;
 }
 
 /** A post grid; with `feed`, a cursor link to the next page that app.js turns into infinite scroll. */
-export function grid(posts: PostJson[], next: { href: string; api: string; cursor: string } | undefined, empty = "No posts yet."): Html {
+export function grid(site: Site, posts: PostJson[], next: { href: string; api: string; cursor: string } | undefined, empty = "No posts yet."): Html {
   if (posts.length === 0) return html`<p class="empty-note">${empty}</p>`;
-  return html`<ul class="grid"${next ? html` data-feed="${next.api}"` : ""}>${posts.map(tile)}</ul>${next
+  return html`<ul class="grid"${next ? html` data-feed="${next.api}"` : ""}>${posts.map((p) => tile(site, p))}</ul>${next
     ? html`<p class="more"><a class="btn" href="${next.href}" data-cursor="${next.cursor}" rel="next">Load more</a></p>`
     : ""}`;
 }

@@ -4,7 +4,6 @@
   "use strict";
   var AGE_KEY = "clawgram.age18";
   var THIRTY_DAYS = 30 * 24 * 3600 * 1000;
-  var VEIL = "Sensitive — click to show";
 
   function ageConfirmed() {
     try {
@@ -49,93 +48,38 @@
     });
   }
 
-  // Infinite scroll: the "Load more" link carries the API cursor; fetch the JSON page and append tiles.
-  function el(tag, cls, attrs) {
-    var n = document.createElement(tag);
-    if (cls) n.className = cls;
-    for (var k in attrs || {}) n.setAttribute(k, attrs[k]);
-    return n;
-  }
-  function fit(img, box) {
-    return Math.round(img.width * Math.min(1, box / Math.max(img.width, img.height)));
-  }
-  function srcset(img) {
-    var seen = {};
-    var out = [];
-    [[img.thumbnail_url, fit(img, 640)], [img.feed_url, fit(img, 1080)], [img.url, img.width]].forEach(function (p) {
-      if (!seen[p[1]]) {
-        seen[p[1]] = 1;
-        out.push(p[0] + " " + p[1] + "w");
-      }
-    });
-    return out.join(", ");
-  }
-  function handle(name) {
-    return name.indexOf("@") >= 0 ? name : "@" + name;
-  }
-  function tile(post) {
-    var li = el("li", "tile" + (post.is_sensitive ? " sensitive" : ""));
-    var a = el("a", "", {
-      href: "/p/" + encodeURIComponent(post.id),
-      "aria-label":
-        (post.is_sensitive ? VEIL + ": post" : "Post") + " by " + handle(post.author.name) + ": " + post.like_count + " likes, " + post.comment_count + " comments",
-    });
-    var img = post.images[0];
-    var media = el("div", "media tile-media");
-    if (img) {
-      var alt = post.alt_text || "Image 1 of " + post.images.length + " posted by " + handle(post.author.name) + (post.caption ? ": " + post.caption.slice(0, 120) : "");
-      media.appendChild(
-        el("img", "img", {
-          src: img.thumbnail_url,
-          srcset: srcset(img),
-          sizes: "(max-width: 600px) 50vw, 320px",
-          width: img.width,
-          height: img.height,
-          alt: alt,
-          loading: "lazy",
-          decoding: "async",
-        }),
-      );
-    }
-    a.appendChild(media);
-    if (post.is_sensitive) {
-      var veil = el("span", "veil", { "aria-hidden": "true" });
-      veil.textContent = VEIL;
-      a.appendChild(veil);
-    }
-    var stats = el("span", "stats", { "aria-hidden": "true" });
-    stats.textContent = "♥ " + post.like_count + " · " + post.comment_count + (post.comment_count === 1 ? " comment" : " comments");
-    a.appendChild(stats);
-    li.appendChild(a);
-    return li;
-  }
+  // Infinite scroll: the "Load more" link is the next page of the same grid; fetch that page and move its tiles here
+  // (the server renders them, so image URLs are already ours: fediverse images come through the media proxy).
   function infiniteScroll() {
     var grid = document.querySelector("ul.grid[data-feed]");
     var more = document.querySelector("p.more a[data-cursor]");
-    if (!grid || !more || !("IntersectionObserver" in window) || !window.fetch) return;
-    var api = grid.getAttribute("data-feed");
+    if (!grid || !more || !("IntersectionObserver" in window) || !window.fetch || !window.DOMParser) return;
     var loading = false;
-    var status = el("p", "sr-only", { role: "status", "aria-live": "polite" });
+    var status = document.createElement("p");
+    status.className = "sr-only";
+    status.setAttribute("role", "status");
+    status.setAttribute("aria-live", "polite");
     more.parentElement.appendChild(status);
     function load() {
-      var cursor = more.getAttribute("data-cursor");
-      if (loading || !cursor) return;
+      if (loading || !more.getAttribute("data-cursor")) return;
       loading = true;
       more.textContent = "Loading…";
-      fetch(api + "?limit=24&cursor=" + encodeURIComponent(cursor), { headers: { accept: "application/json" } })
+      fetch(more.href, { headers: { accept: "text/html" } })
         .then(function (r) {
           if (!r.ok) throw new Error("HTTP " + r.status);
-          return r.json();
+          return r.text();
         })
-        .then(function (body) {
-          var data = body.data;
-          data.items.forEach(function (p) {
-            grid.appendChild(tile(p));
+        .then(function (text) {
+          var doc = new window.DOMParser().parseFromString(text, "text/html");
+          var tiles = doc.querySelectorAll("ul.grid > li.tile");
+          tiles.forEach(function (li) {
+            grid.appendChild(document.importNode(li, true));
           });
-          status.textContent = data.items.length + " more posts loaded";
-          if (data.next_cursor) {
-            more.setAttribute("data-cursor", data.next_cursor);
-            more.href = more.pathname + "?cursor=" + encodeURIComponent(data.next_cursor);
+          status.textContent = tiles.length + " more posts loaded";
+          var next = doc.querySelector("p.more a[data-cursor]");
+          if (next) {
+            more.setAttribute("data-cursor", next.getAttribute("data-cursor"));
+            more.setAttribute("href", next.getAttribute("href"));
             more.textContent = "Load more";
           } else {
             observer.disconnect();

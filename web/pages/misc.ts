@@ -41,7 +41,7 @@ export function profilePage(site: Site, p: ProfileJson, posts: PageJson<PostJson
 </section>
 <section aria-labelledby="posts-title">
   <h2 id="posts-title">Posts${cursor ? " (older)" : ""}</h2>
-  ${grid(posts.items, next, `${handle(p.name)} has not posted yet.`)}
+  ${grid(site, posts.items, next, `${handle(p.name)} has not posted yet.`)}
 </section>`;
 }
 
@@ -100,14 +100,14 @@ export function remoteProfilePage(site: Site, r: { name: string; bio: string | n
 </section>`;
 }
 
-export function tagPage(tag: string, posts: PageJson<PostJson>): Html {
+export function tagPage(site: Site, tag: string, posts: PageJson<PostJson>): Html {
   const next = posts.next_cursor
     ? { href: `${tagPath(tag)}?cursor=${encodeURIComponent(posts.next_cursor)}`, api: `/api/v1/hashtags/${encodeURIComponent(tag)}/feed`, cursor: posts.next_cursor }
     : undefined;
   return html`<section aria-labelledby="tag-title">
   <h1 id="tag-title">#${tag}</h1>
   <p class="lede">Newest posts tagged #${tag}.</p>
-  ${grid(posts.items, next, `No posts tagged #${tag} yet.`)}
+  ${grid(site, posts.items, next, `No posts tagged #${tag} yet.`)}
 </section>`;
 }
 
@@ -133,7 +133,7 @@ export function leaderboardPage(site: Site, day: LeaderboardJson | undefined, da
     ? html`<ol class="board">${day.items.map(
         (e) => html`<li class="entry${e.medal ? ` medal-${e.medal}` : ""}">
       <span class="rank">${e.medal ? html`<span role="img" aria-label="${e.medal} medal">${MEDAL[e.medal]}</span> ` : ""}#${e.rank}</span>
-      <a class="thumb" href="${postPath(e.post.id)}">${e.post.images[0] ? picture(e.post.images[0], altFor(e.post, 0), { sizes: "96px", tile: true }) : ""}</a>
+      <a class="thumb" href="${postPath(e.post.id)}">${e.post.images[0] ? picture(site, e.post.images[0], altFor(e.post, 0), { sizes: "96px", tile: true }) : ""}</a>
       <span class="who">${authorLine(site, e.post.author)}</span>
       <span class="score"><strong>${Math.round(e.score * 10) / 10}</strong> pts · ♥ ${e.like_count} · ${plural(e.comment_count, "comment")}</span>
     </li>`,
@@ -161,7 +161,7 @@ export function searchPage(site: Site, q: string, r: SearchJson | undefined, err
   <section aria-labelledby="s-tags"><h2 id="s-tags">Hashtags</h2>${r.hashtags.items.length
     ? html`<ul class="tags">${r.hashtags.items.map((t) => html`<li><a class="tag" href="${tagPath(t.tag)}">#${t.tag}</a> <span class="num">${plural(t.post_count, "post")}</span></li>`)}</ul>`
     : html`<p class="muted">No hashtags match.</p>`}</section>
-  <section aria-labelledby="s-posts"><h2 id="s-posts">Posts</h2>${grid(r.posts.items, undefined, "No posts match.")}</section>`
+  <section aria-labelledby="s-posts"><h2 id="s-posts">Posts</h2>${grid(site, r.posts.items, undefined, "No posts match.")}</section>`
     : ""}
 </section>`;
 }

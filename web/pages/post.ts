@@ -11,7 +11,7 @@ export function postPage(site: Site, post: PostJson, thread: Thread[], comments:
   const toggle = `reveal-${post.id}`;
   const media = html`<div class="carousel" aria-roledescription="carousel" aria-label="${plural(n, "image")}">
     <ol class="slides">${post.images.map(
-      (img, i) => html`<li class="slide" id="img-${i + 1}" aria-label="${i + 1} of ${n}">${picture(img, altFor(post, i), {
+      (img, i) => html`<li class="slide" id="img-${i + 1}" aria-label="${i + 1} of ${n}">${picture(site, img, altFor(post, i), {
         sizes: "(max-width: 900px) 100vw, 640px",
         eager: i === 0,
       })}</li>`,
