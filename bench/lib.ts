@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import path from "node:path";
 import type { Database } from "../src/db/client.ts";
+import { readResponse } from "../test/helpers/client.ts";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -264,15 +265,8 @@ export async function createBenchApp(database: Database, workDir: string, env: R
       body = JSON.stringify(options.body);
       headers["content-type"] ??= "application/json";
     }
-    const res = await app.request(urlPath, { method, headers, body });
-    const text = await res.text();
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, json: json as { data?: Record<string, unknown> } | undefined, text };
+    const { status, json, text } = await readResponse(await app.request(urlPath, { method, headers, body }));
+    return { status, json: json as { data?: Record<string, unknown> } | undefined, text };
   }
 
   let counter = 0;

@@ -1,90 +1,13 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { Create, Note, PUBLIC_COLLECTION, type Actor } from "@fedify/vocab";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../src/config/index.ts";
 import { uuidv7 } from "../src/db/ids.ts";
-import { createApp } from "../src/http/app.ts";
-import { createServices } from "../src/services.ts";
-import { startFederationQueue, type ClawgramFederation } from "../federation/index.ts";
-import type { TestApp } from "./helpers/app.ts";
-import { createTestDatabase, type TestDatabase } from "./helpers/db.ts";
 import { makeImage } from "./helpers/images.ts";
 import { agentWithAvatar } from "./helpers/media.ts";
+import { startOurs, waitFor, type Ours } from "./helpers/ours.ts";
 import { startPeer, type Peer } from "./helpers/peer.ts";
-import { serveHttps, type HttpsServer } from "./helpers/tls.ts";
 
 // Moderation against real fediverse peers: our app over HTTPS with its federation queue running, and two independent
 // Fedify servers (test/helpers/peer.ts). `blocked` gets a domain block during the run; `open` never does.
-
-type Ours = { server: HttpsServer; services: ReturnType<typeof createServices>; federation: ClawgramFederation; db: TestDatabase; t: TestApp; stop(): Promise<void> };
-
-async function startOurs(): Promise<Ours> {
-  let handler: (request: Request) => Response | Promise<Response> = () => new Response("starting", { status: 503 });
-  const server = await serveHttps(() => handler);
-  const db = await createTestDatabase();
-  const dataDir = mkdtempSync(path.join(tmpdir(), "clawgram-admin-fed-"));
-  const config = loadConfig({
-    NODE_ENV: "test",
-    PUBLIC_URL: server.origin,
-    ALLOW_PRIVATE_ADDRESS: "true",
-    WRITE_LIMITS: "off",
-    RATE_LIMIT_REGISTER: "100000/600",
-    DATA_DIR: dataDir,
-  });
-  const services = createServices(config, db);
-  const { app, federation } = createApp(services);
-  handler = (request) => app.fetch(request);
-  const abort = new AbortController();
-  const queue = startFederationQueue(federation, services, abort.signal);
-  async function call(method: string, p: string, options: { body?: unknown; key?: string } = {}) {
-    const headers: Record<string, string> = {};
-    if (options.key) headers.authorization = `Bearer ${options.key}`;
-    if (options.body !== undefined) headers["content-type"] = "application/json";
-    const res = await fetch(new URL(p, server.origin), { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined, text };
-  }
-  let counter = 0;
-  async function registerAgent(name = `mod_${Date.now().toString(36).slice(-5)}${counter++}`) {
-    const res = await call("POST", "/api/v1/agents/register", { body: { name, description: `I am ${name}` } });
-    const me = await call("GET", "/api/v1/agents/me", { key: res.json.data.agent.api_key });
-    return { name: me.json.data.name as string, key: res.json.data.agent.api_key as string, id: me.json.data.id as string };
-  }
-  const t = { app, call, registerAgent, services, config } as unknown as TestApp;
-  return {
-    server,
-    services,
-    federation,
-    db,
-    t,
-    async stop() {
-      abort.abort();
-      await Promise.race([queue.catch(() => {}), new Promise((r) => setTimeout(r, 10_000).unref())]);
-      await server.close();
-      await new Promise((r) => setTimeout(r, 50));
-      await db.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value) return value as NonNullable<T>;
-      last = value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${String(last)})`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const idOf = (v: any): string | undefined => (typeof v === "string" ? v : v?.id);
 const list = (v: unknown): unknown[] => (v == null ? [] : Array.isArray(v) ? v : [v]);

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
+import { readResponse, type CallResult } from "./helpers/client.ts";
 import { createTestDatabase } from "./helpers/db.ts";
 
 // The HTTP layer of contract §2 (envelope, request ids, routing, bodies, security headers, CORS, credentials in the
@@ -30,22 +31,11 @@ afterAll(async () => {
   await t?.close();
 });
 
-type Res = { status: number; headers: Headers; json: any; text: string };
-
-async function toRes(res: Response): Promise<Res> {
-  const text = await res.text();
-  let json: any;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, json, text };
-}
+type Res = CallResult;
 
 /** A raw request through the full in-process stack (for bodies and headers `t.call` does not produce). */
 async function send(path: string, init: RequestInit = {}, app: TestApp = t): Promise<Res> {
-  return toRes(await app.app.request(path, init));
+  return readResponse(await app.app.request(path, init));
 }
 
 const register = (body: unknown, headers: Record<string, string> = {}) =>

@@ -6,6 +6,7 @@ import path from "node:path";
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { housekeepingJobs } from "../src/jobs/housekeeping.ts";
+import { readResponse } from "./helpers/client.ts";
 import { externalDatabaseUrl } from "./helpers/db.ts";
 import { makeImage } from "./helpers/images.ts";
 
@@ -70,14 +71,7 @@ async function call(proc: Proc, method: string, urlPath: string, options: { body
     headers,
     body: options.body === undefined ? undefined : JSON.stringify(options.body),
   });
-  const text = await res.text();
-  let json: any;
-  try {
-    json = text ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, json, text };
+  return readResponse(res);
 }
 
 /** The upload flow with each step on a different process: they share the database and the media directory. */

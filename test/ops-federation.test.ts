@@ -1,78 +1,25 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import type { Actor } from "@fedify/vocab";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startFederationQueue } from "../federation/index.ts";
-import { loadConfig } from "../src/config/index.ts";
-import { createApp } from "../src/http/app.ts";
-import { createServices } from "../src/services.ts";
 import type { TestApp } from "./helpers/app.ts";
-import { createTestDatabase, type TestDatabase } from "./helpers/db.ts";
 import { makeImage } from "./helpers/images.ts";
 import { agentWithAvatar, uploadImage } from "./helpers/media.ts";
+import { startOurs, waitFor, type Ours } from "./helpers/ours.ts";
 import { startPeer, type Peer } from "./helpers/peer.ts";
-import { serveHttps, type HttpsServer } from "./helpers/tls.ts";
 
 // Delivery outcomes in /metrics: our app over HTTPS with its federation queue running, and a real Fedify peer.
 
-let server: HttpsServer;
-let db: TestDatabase;
+let ours: Ours;
 let peer: Peer;
 let t: TestApp;
-let dataDir: string;
-let stopQueue: () => Promise<void>;
 
 beforeAll(async () => {
-  let handler: (request: Request) => Response | Promise<Response> = () => new Response("starting", { status: 503 });
-  [server, peer, db] = await Promise.all([serveHttps(() => handler), startPeer(), createTestDatabase()]);
-  dataDir = mkdtempSync(path.join(tmpdir(), "clawgram-opsfed-"));
-  const config = loadConfig({
-    NODE_ENV: "test",
-    PUBLIC_URL: server.origin,
-    ALLOW_PRIVATE_ADDRESS: "true",
-    WRITE_LIMITS: "off",
-    RATE_LIMIT_REGISTER: "100000/600",
-    DATA_DIR: dataDir,
-  });
-  const services = createServices(config, db);
-  const { app, federation } = createApp(services);
-  handler = (request) => app.fetch(request);
-  const abort = new AbortController();
-  const queue = startFederationQueue(federation, services, abort.signal);
-  stopQueue = async () => {
-    abort.abort();
-    await Promise.race([queue.catch(() => {}), new Promise((r) => setTimeout(r, 10_000).unref())]);
-  };
-  async function call(method: string, p: string, options: { body?: unknown; key?: string } = {}) {
-    const headers: Record<string, string> = {};
-    if (options.key) headers.authorization = `Bearer ${options.key}`;
-    if (options.body !== undefined) headers["content-type"] = "application/json";
-    const res = await fetch(new URL(p, server.origin), {
-      method,
-      headers,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, text, json: text ? JSON.parse(text) : undefined };
-  }
-  let counter = 0;
-  async function registerAgent() {
-    const name = `opsfed_${Date.now().toString(36).slice(-5)}${counter++}`;
-    const res = await call("POST", "/api/v1/agents/register", { body: { name, description: `I am ${name}` } });
-    const me = await call("GET", "/api/v1/agents/me", { key: res.json.data.agent.api_key });
-    return { name, key: res.json.data.agent.api_key as string, id: me.json.data.id as string };
-  }
-  t = { app, call, registerAgent, services, config } as unknown as TestApp;
+  [ours, peer] = await Promise.all([startOurs(), startPeer()]);
+  t = ours.t;
 });
 
 afterAll(async () => {
-  await stopQueue?.();
-  await server?.close();
+  await ours?.stop();
   await peer?.close();
-  await new Promise((r) => setTimeout(r, 50));
-  await db?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 async function metric(prefix: string, ...must: string[]): Promise<number> {
@@ -83,18 +30,10 @@ async function metric(prefix: string, ...must: string[]): Promise<number> {
     .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
 }
 
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe("federation metrics", () => {
   it("counts successful and failed deliveries, queue tasks and inbox activities", async () => {
     const agent = await agentWithAvatar(t, () => makeImage("png", 32, 32));
-    const actor = (await peer.lookup(`${agent.name}@${new URL(server.origin).host}`)) as Actor;
+    const actor = (await peer.lookup(`${agent.name}@${new URL(ours.server.origin).host}`)) as Actor;
     const follow = await peer.follow(actor);
     // Our queue processes the Follow and delivers the Accept to the peer.
     await waitFor("Accept at the peer", async () => peer.receivedOf("Accept", (r) => (r.json.object?.id ?? r.json.object) === follow.id!.href).length > 0);

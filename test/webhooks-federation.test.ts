@@ -1,32 +1,19 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import type { Actor } from "@fedify/vocab";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startFederationQueue } from "../federation/index.ts";
-import { loadConfig } from "../src/config/index.ts";
-import { createApp } from "../src/http/app.ts";
-import { createServices } from "../src/services.ts";
 import type { TestApp } from "./helpers/app.ts";
-import { createTestDatabase, type TestDatabase } from "./helpers/db.ts";
 import { makeImage } from "./helpers/images.ts";
 import { agentWithAvatar } from "./helpers/media.ts";
+import { startOurs, waitFor, type Ours } from "./helpers/ours.ts";
 import { startPeer, type Peer } from "./helpers/peer.ts";
-import { serveHttps, type HttpsServer } from "./helpers/tls.ts";
 
 // Fediverse accounts act through the federation inbox, which calls the same domain services as the REST API: their
 // follows, likes and replies must reach an agent's webhook like any local agent's. Our app runs over HTTPS with its
 // federation queue; an independent Fedify server (test/helpers/peer.ts) plays alice on Mastodon.
 
-let server: HttpsServer;
-let db: TestDatabase;
-let services: ReturnType<typeof createServices>;
-let stopQueue: AbortController;
-let queue: Promise<void>;
-let dataDir: string;
+let ours: Ours;
 let peer: Peer;
 let t: TestApp;
 
@@ -49,62 +36,16 @@ function verify(secret: string, header: string, body: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 beforeAll(async () => {
-  let handler: (request: Request) => Response | Promise<Response> = () => new Response("starting", { status: 503 });
-  [server, db, peer] = await Promise.all([serveHttps(() => handler), createTestDatabase(), startPeer()]);
+  [ours, peer] = await Promise.all([startOurs(), startPeer()]);
   await new Promise<void>((r) => receiver.listen(0, "127.0.0.1", () => r()));
-  dataDir = mkdtempSync(path.join(tmpdir(), "clawgram-webhooks-fed-"));
-  const config = loadConfig({
-    NODE_ENV: "test",
-    PUBLIC_URL: server.origin,
-    ALLOW_PRIVATE_ADDRESS: "true",
-    WRITE_LIMITS: "off",
-    RATE_LIMIT_REGISTER: "100000/600",
-    DATA_DIR: dataDir,
-  });
-  services = createServices(config, db);
-  const { app, federation } = createApp(services);
-  handler = (request) => app.fetch(request);
-  stopQueue = new AbortController();
-  queue = startFederationQueue(federation, services, stopQueue.signal);
-
-  async function call(method: string, p: string, options: { body?: unknown; key?: string } = {}) {
-    const headers: Record<string, string> = {};
-    if (options.key) headers.authorization = `Bearer ${options.key}`;
-    if (options.body !== undefined) headers["content-type"] = "application/json";
-    const res = await fetch(new URL(p, server.origin), { method, headers, body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : undefined, text };
-  }
-  let n = 0;
-  async function registerAgent(name = `hook_${Date.now().toString(36).slice(-5)}${n++}`) {
-    const res = await call("POST", "/api/v1/agents/register", { body: { name, description: `I am ${name}` } });
-    const me = await call("GET", "/api/v1/agents/me", { key: res.json.data.agent.api_key });
-    return { name: me.json.data.name as string, key: res.json.data.agent.api_key as string, id: me.json.data.id as string };
-  }
-  t = { app, call, registerAgent, services, config } as unknown as TestApp;
+  t = ours.t;
 });
 
 afterAll(async () => {
-  stopQueue?.abort();
-  await Promise.race([queue?.catch(() => {}), new Promise((r) => setTimeout(r, 10_000).unref())]);
-  await services?.webhooks.settled();
-  await server?.close();
+  await ours?.stop();
   await peer?.close();
   await new Promise<void>((r) => receiver.close(() => r()));
-  await new Promise((r) => setTimeout(r, 50));
-  await db?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
 describe("webhooks for fediverse actors", () => {
@@ -118,9 +59,9 @@ describe("webhooks for fediverse actors", () => {
     expect(post.status).toBe(201);
     const postId = post.json.data.id as string;
 
-    const ourHost = new URL(server.origin).host;
+    const ourHost = new URL(ours.server.origin).host;
     const actor: Actor = await peer.lookupActor(`@${agent.name}@${ourHost}`);
-    const noteIri = new URL(`${server.origin}/users/${agent.name}/posts/${postId}`);
+    const noteIri = new URL(`${ours.server.origin}/users/${agent.name}/posts/${postId}`);
     const alice = peer.handle();
     const ofEvent = (event: string) => hits.filter((h) => h.headers["x-clawgram-event"] === event).map((h) => ({ ...h, json: JSON.parse(h.body) }));
 

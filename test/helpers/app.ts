@@ -4,6 +4,7 @@ import path from "node:path";
 import { loadConfig } from "../../src/config/index.ts";
 import { createApp } from "../../src/http/app.ts";
 import { createServices } from "../../src/services.ts";
+import { apiClient } from "./client.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 
 export type TestApp = Awaited<ReturnType<typeof createTestApp>>;
@@ -24,35 +25,7 @@ export async function createTestApp(env: Record<string, string> = {}, database?:
   const services = createServices(config, db);
   const { app, routes, openapi } = createApp(services);
 
-  async function call(method: string, path: string, options: { body?: unknown; key?: string; headers?: Record<string, string> } = {}) {
-    const headers: Record<string, string> = { ...options.headers };
-    if (options.key) headers.authorization = `Bearer ${options.key}`;
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
-      headers["content-type"] ??= "application/json";
-    }
-    const res = await app.request(path, { method, headers, body });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, headers: res.headers, json, text };
-  }
-
-  let counter = 0;
-  /** Registers a fresh agent and returns its name, key and id. */
-  async function registerAgent(name = `agent_${Date.now().toString(36).slice(-5)}${counter++}`) {
-    const res = await call("POST", "/api/v1/agents/register", {
-      body: { name, description: `I am ${name}` },
-    });
-    if (res.status !== 201) throw new Error(`register ${name} failed: ${res.status} ${res.text}`);
-    const me = await call("GET", "/api/v1/agents/me", { key: res.json.data.agent.api_key });
-    return { name: me.json.data.name as string, key: res.json.data.agent.api_key as string, id: me.json.data.id as string };
-  }
+  const { call, registerAgent } = apiClient((p, init) => app.request(p, init), "agent");
 
   return {
     app,

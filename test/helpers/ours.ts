@@ -4,8 +4,9 @@ import path from "node:path";
 import { loadConfig } from "../../src/config/index.ts";
 import { createApp } from "../../src/http/app.ts";
 import { createServices } from "../../src/services.ts";
-import { startFederationQueue } from "../../federation/index.ts";
+import { startFederationQueue, type ClawgramFederation } from "../../federation/index.ts";
 import type { TestApp } from "./app.ts";
+import { apiClient } from "./client.ts";
 import { createTestDatabase, type TestDatabase } from "./db.ts";
 import { serveHttps, type HttpsServer } from "./tls.ts";
 
@@ -16,6 +17,7 @@ import { serveHttps, type HttpsServer } from "./tls.ts";
 export type Ours = {
   server: HttpsServer;
   services: ReturnType<typeof createServices>;
+  federation: ClawgramFederation;
   db: TestDatabase;
   /** Enough of the TestApp shape for the media helpers. */
   t: TestApp;
@@ -42,41 +44,20 @@ export async function startOurs(env: Record<string, string> = {}): Promise<Ours>
   const abort = new AbortController();
   const queue = startFederationQueue(federation, services, abort.signal);
 
-  async function call(method: string, p: string, options: { body?: unknown; key?: string; headers?: Record<string, string> } = {}) {
-    const headers: Record<string, string> = { ...options.headers };
-    if (options.key) headers.authorization = `Bearer ${options.key}`;
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      body = JSON.stringify(options.body);
-      headers["content-type"] ??= "application/json";
-    }
-    const res = await fetch(new URL(p, server.origin), { method, headers, body });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, headers: res.headers, json, text };
-  }
-  let counter = 0;
-  async function registerAgent(name = `fed_${Date.now().toString(36).slice(-5)}${counter++}`) {
-    const res = await call("POST", "/api/v1/agents/register", { body: { name, description: `I am ${name}` } });
-    if (res.status !== 201) throw new Error(`register ${name} failed: ${res.status} ${res.text}`);
-    const me = await call("GET", "/api/v1/agents/me", { key: res.json.data.agent.api_key });
-    return { name: me.json.data.name as string, key: res.json.data.agent.api_key as string, id: me.json.data.id as string };
-  }
+  const { call, registerAgent } = apiClient((p, init) => fetch(new URL(p, server.origin), init), "fed");
   const t = { app, call, registerAgent, services, config } as unknown as TestApp;
   return {
     server,
     services,
+    federation,
     db,
     t,
     async stop() {
       abort.abort();
       // Bounded: a delivery stuck in flight must not hold the test run up.
       await Promise.race([queue.catch(() => {}), new Promise((r) => setTimeout(r, 10_000).unref())]);
+      // Webhook deliveries started by inbox activities finish before their database goes away.
+      await services.webhooks.settled();
       await server.close();
       // Let the queue's LISTEN connection unwind before the pool closes.
       await new Promise((r) => setTimeout(r, 50));
