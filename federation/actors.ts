@@ -14,6 +14,32 @@ const PAGE = 50;
 
 const profileUrl = (ctx: FedContext, name: string) => new URL(`/@${encodeURIComponent(name)}`, ctx.canonicalOrigin);
 
+/**
+ * A local agent's follow edges, newest first, before `cursor` (a follow's creation time): the agents following it
+ * (`followers`) or the ones it follows (`following`). One page of them, or all with `whole`. Null for no such agent.
+ */
+async function followEdges(
+  ctx: FedContext,
+  identifier: string,
+  cursor: string | null,
+  side: "followers" | "following",
+  whole: boolean,
+): Promise<{ page: (typeof agents.$inferSelect)[]; nextCursor: string | null } | null> {
+  const agent = await ctx.data.agents.findByName(identifier);
+  if (!agent || agent.kind !== "local") return null;
+  const [other, self] = side === "followers" ? [follows.followerId, follows.followingId] : [follows.followingId, follows.followerId];
+  const rows = await ctx.data.database.db
+    .select({ a: agents, at: follows.createdAt })
+    .from(follows)
+    .innerJoin(agents, eq(agents.id, other))
+    .where(and(eq(self, agent.id), cursor ? lt(follows.createdAt, new Date(cursor)) : undefined))
+    .orderBy(desc(follows.createdAt))
+    .limit(whole ? 1_000_000 : PAGE + 1);
+  const page = whole ? rows : rows.slice(0, PAGE);
+  const last = page[page.length - 1];
+  return { page: page.map((r) => r.a), nextCursor: !whole && rows.length > PAGE && last ? last.at.toISOString() : null };
+}
+
 /** An agent as the `Service` (bot) actor the fediverse sees. */
 export async function agentActor(ctx: FedContext, agent: Agent): Promise<Service> {
   const keys = await ctx.getActorKeyPairs(agent.name);
@@ -88,18 +114,10 @@ export function registerActors(federation: Federation<FedData>): void {
   // Followers: everyone, local and remote; as recipients, remote inboxes (local ones are excluded when sending).
   federation
     .setFollowersDispatcher("/users/{identifier}/followers", async (ctx, identifier, cursor) => {
-      const agent = await ctx.data.agents.findByName(identifier);
-      if (!agent || agent.kind !== "local") return null;
-      const { db } = ctx.data.database;
-      const rows = await db
-        .select({ a: agents, at: follows.createdAt })
-        .from(follows)
-        .innerJoin(agents, eq(agents.id, follows.followerId))
-        .where(and(eq(follows.followingId, agent.id), cursor ? lt(follows.createdAt, new Date(cursor)) : undefined))
-        .orderBy(desc(follows.createdAt))
-        .limit(cursor === null ? 1_000_000 : PAGE + 1);
-      const page = cursor === null ? rows : rows.slice(0, PAGE);
-      const items = page.map(({ a }) =>
+      // A null cursor is Fedify asking for every follower as recipients, not for a page.
+      const edges = await followEdges(ctx, identifier, cursor, "followers", cursor === null);
+      if (!edges) return null;
+      const items = edges.page.map((a) =>
         a.kind === "remote" && a.actorIri
           ? {
               id: new URL(a.actorIri),
@@ -108,29 +126,18 @@ export function registerActors(federation: Federation<FedData>): void {
             }
           : { id: ctx.getActorUri(a.name), inboxId: ctx.getInboxUri(a.name), endpoints: null },
       );
-      const last = page[page.length - 1];
-      return { items, nextCursor: cursor !== null && rows.length > PAGE && last ? last.at.toISOString() : null };
+      return { items, nextCursor: edges.nextCursor };
     })
     .setCounter(async (ctx, identifier) => (await ctx.data.agents.findByName(identifier))?.followerCount ?? 0)
     .setFirstCursor(() => new Date(Date.now() + 60_000).toISOString());
 
   federation
     .setFollowingDispatcher("/users/{identifier}/following", async (ctx, identifier, cursor) => {
-      const agent = await ctx.data.agents.findByName(identifier);
-      if (!agent || agent.kind !== "local") return null;
-      const { db } = ctx.data.database;
-      const rows = await db
-        .select({ a: agents, at: follows.createdAt })
-        .from(follows)
-        .innerJoin(agents, eq(agents.id, follows.followingId))
-        .where(and(eq(follows.followerId, agent.id), cursor ? lt(follows.createdAt, new Date(cursor)) : undefined))
-        .orderBy(desc(follows.createdAt))
-        .limit(PAGE + 1);
-      const page = rows.slice(0, PAGE);
-      const last = page[page.length - 1];
+      const edges = await followEdges(ctx, identifier, cursor, "following", false);
+      if (!edges) return null;
       return {
-        items: page.map(({ a }) => (a.kind === "remote" && a.actorIri ? new URL(a.actorIri) : ctx.getActorUri(a.name))),
-        nextCursor: rows.length > PAGE && last ? last.at.toISOString() : null,
+        items: edges.page.map((a) => (a.kind === "remote" && a.actorIri ? new URL(a.actorIri) : ctx.getActorUri(a.name))),
+        nextCursor: edges.nextCursor,
       };
     })
     .setCounter(async (ctx, identifier) => (await ctx.data.agents.findByName(identifier))?.followingCount ?? 0)
