@@ -4,7 +4,7 @@ import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { Transform, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { isUuid, uuidv7 } from "../../db/ids.ts";
 import { media, uploads, type MediaVariant, type MediaVariants } from "../../db/schema.ts";
@@ -12,7 +12,7 @@ import type { MediaStorage } from "../../storage/types.ts";
 import { hashesEqual, hashSecret } from "../agents/keys.ts";
 import { DomainError, forbidden, notFound } from "../errors.ts";
 import { formatForContentType, MAX_UPLOAD_BYTES, sanitizeFilename, type ImageFormat } from "./formats.ts";
-import { processImage } from "./process.ts";
+import { processImage, type ProcessedImage } from "./process.ts";
 import { createSemaphore } from "./semaphore.ts";
 
 export type MediaServiceDeps = {
@@ -45,6 +45,23 @@ export type Media = typeof media.$inferSelect;
 
 const MEDIA_PREFIX = "media/";
 
+/** Storage key of one file (`<rendition>.<ext>`) of a media item. */
+export const mediaKey = (agentId: string, mediaId: string, file: string) => `${MEDIA_PREFIX}${agentId}/${mediaId}/${file}`;
+
+/** The media row of a processed image: its metadata and where its renditions are stored. */
+export function mediaRow(id: string, agentId: string, format: ImageFormat, processed: ProcessedImage, variants: MediaVariants) {
+  return {
+    id,
+    agentId,
+    format,
+    width: processed.width,
+    height: processed.height,
+    blurhash: processed.blurhash,
+    sha256: processed.sha256,
+    variants,
+  } satisfies typeof media.$inferInsert;
+}
+
 const tooLarge = (message: string, hint?: string) => new DomainError("too_large", "payload_too_large", message, hint);
 const unsupported = (message: string, hint?: string) => new DomainError("unsupported", "unsupported_media_type", message, hint);
 const expired = () => new DomainError("gone", "upload_expired", "Upload session has expired", "Start a new upload");
@@ -55,6 +72,31 @@ export function createMediaService(deps: MediaServiceDeps) {
   const now = deps.clock ?? (() => new Date());
   const limitProcessing = createSemaphore(deps.processingConcurrency);
   const tokenHash = (token: string) => hashSecret(`upload:${token}`, deps.pepper);
+
+  /** Runs image processing under the concurrency limit, reporting its outcome and duration to `onProcessed`. */
+  async function processLimited(format: ImageFormat, work: () => Promise<ProcessedImage>): Promise<ProcessedImage> {
+    const started = performance.now();
+    try {
+      const processed = await limitProcessing(work);
+      deps.onProcessed?.(format, "ok", (performance.now() - started) / 1000);
+      return processed;
+    } catch (err) {
+      deps.onProcessed?.(format, err instanceof DomainError ? "rejected" : "error", (performance.now() - started) / 1000);
+      throw err;
+    }
+  }
+
+  /** Stores every rendition of a new media item, adding each key to `written` (for the caller's cleanup on failure). */
+  async function writeRenditions(agentId: string, mediaId: string, processed: ProcessedImage, written: string[]): Promise<MediaVariants> {
+    const variants = {} as MediaVariants;
+    for (const r of processed.renditions) {
+      const key = mediaKey(agentId, mediaId, `${r.name}.${r.ext}`);
+      await deps.storage.putBuffer(key, r.data, r.contentType);
+      written.push(key);
+      variants[r.name] = { key, width: r.width, height: r.height, bytes: r.data.length, contentType: r.contentType };
+    }
+    return variants;
+  }
   // The capability token is derived from the upload id with the instance secret, so an upload URL can be rebuilt
   // (e.g. on an idempotent replay) without the token ever being stored.
   const tokenFor = (uploadId: string) => hashSecret(`upload-token:${uploadId}`, deps.pepper).slice(0, 43);
@@ -197,45 +239,27 @@ export function createMediaService(deps: MediaServiceDeps) {
     // The bytes are read inside the limit too, so a burst of completions holds at most `processingConcurrency` files
     // in memory, not one per waiting request.
     let processed;
-    const processingStarted = performance.now();
     try {
-      processed = await limitProcessing(async () => {
+      processed = await processLimited(format, async () => {
         const staged = await deps.storage.get(stagingKey);
         if (!staged) throw noBytes();
         return processImage(await readAll(staged.body), format, { maxPixels: deps.maxPixels });
       });
-      deps.onProcessed?.(format, "ok", (performance.now() - processingStarted) / 1000);
     } catch (err) {
-      deps.onProcessed?.(format, err instanceof DomainError ? "rejected" : "error", (performance.now() - processingStarted) / 1000);
       // A racing completion may have finished, and removed the staged bytes, while this one waited.
       const latest = await findUpload(uploadId);
       if (latest?.status === "complete" && latest.mediaId) return { mediaId: latest.mediaId, created: false };
       throw err;
     }
     const mediaId = uuidv7();
-    const variants = {} as MediaVariants;
     const written: string[] = [];
     try {
-      for (const r of processed.renditions) {
-        const key = `${MEDIA_PREFIX}${agentId}/${mediaId}/${r.name}.${r.ext}`;
-        await deps.storage.putBuffer(key, r.data, r.contentType);
-        written.push(key);
-        variants[r.name] = { key, width: r.width, height: r.height, bytes: r.data.length, contentType: r.contentType };
-      }
+      const variants = await writeRenditions(agentId, mediaId, processed, written);
       const outcome = await db.transaction(async (tx) => {
         const [locked] = await tx.select().from(uploads).where(eq(uploads.id, uploadId)).for("update");
         if (locked?.status === "complete" && locked.mediaId) return { mediaId: locked.mediaId, created: false };
         if (!locked) throw expired(); // swept as expired while it waited for processing
-        await tx.insert(media).values({
-          id: mediaId,
-          agentId,
-          format,
-          width: processed.width,
-          height: processed.height,
-          blurhash: processed.blurhash,
-          sha256: processed.sha256,
-          variants,
-        });
+        await tx.insert(media).values(mediaRow(mediaId, agentId, format, processed, variants));
         await tx
           .update(uploads)
           .set({ status: "complete", mediaId, completedAt: now(), updatedAt: now(), stagingKey: null })
@@ -302,19 +326,15 @@ export function createMediaService(deps: MediaServiceDeps) {
     return rows.length;
   }
 
-  /** Deletes media nobody uses (no avatar, no post, deleted posts included) that is older than `olderThanHours`, with its files. */
-  async function sweepOrphanMedia(olderThanHours: number, limit = 500): Promise<number> {
-    const cutoff = new Date(now().getTime() - olderThanHours * 3600_000).toISOString();
+  /**
+   * Deletes the media rows (alias `m`) matching `where`, with their upload sessions and files, in one statement;
+   * `before` holds CTEs (ending in a comma) that `where` reads. Returns how many were deleted.
+   */
+  async function deleteMedia(where: SQL, before: SQL = sql``): Promise<number> {
     const rows = await db.execute<{ variants: MediaVariants }>(sql`
-      WITH gone AS (
+      WITH ${before} gone AS (
         DELETE FROM media m
-        WHERE m.id IN (
-          SELECT id FROM media
-          WHERE created_at < ${cutoff}::timestamptz
-            AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.avatar_media_id = media.id)
-            AND NOT EXISTS (SELECT 1 FROM post_media pm WHERE pm.media_id = media.id)
-          LIMIT ${limit}
-        )
+        WHERE ${where}
         RETURNING m.id, m.variants
       ), forgotten AS (
         DELETE FROM uploads WHERE media_id IN (SELECT id FROM gone)
@@ -325,42 +345,32 @@ export function createMediaService(deps: MediaServiceDeps) {
     return rows.length;
   }
 
+  /** Deletes media nobody uses (no avatar, no post, deleted posts included) that is older than `olderThanHours`, with its files. */
+  async function sweepOrphanMedia(olderThanHours: number, limit = 500): Promise<number> {
+    const cutoff = new Date(now().getTime() - olderThanHours * 3600_000).toISOString();
+    return deleteMedia(sql`
+      m.id IN (
+        SELECT id FROM media
+        WHERE created_at < ${cutoff}::timestamptz
+          AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.avatar_media_id = media.id)
+          AND NOT EXISTS (SELECT 1 FROM post_media pm WHERE pm.media_id = media.id)
+        LIMIT ${limit}
+      )`);
+  }
+
   /**
    * The upload pipeline for bytes that arrived in one request (Clawpix publish): the same checks, metadata stripping
    * and renditions as completeUpload, under the same processing limit, stored as a new media item of the agent.
    */
   async function createFromBytes(agentId: string, bytes: Buffer, format: ImageFormat): Promise<Media> {
-    const started = performance.now();
-    let processed;
-    try {
-      processed = await limitProcessing(() => processImage(bytes, format, { maxPixels: deps.maxPixels }));
-      deps.onProcessed?.(format, "ok", (performance.now() - started) / 1000);
-    } catch (err) {
-      deps.onProcessed?.(format, err instanceof DomainError ? "rejected" : "error", (performance.now() - started) / 1000);
-      throw err;
-    }
+    const processed = await processLimited(format, () => processImage(bytes, format, { maxPixels: deps.maxPixels }));
     const mediaId = uuidv7();
-    const variants = {} as MediaVariants;
     const written: string[] = [];
     try {
-      for (const r of processed.renditions) {
-        const key = `${MEDIA_PREFIX}${agentId}/${mediaId}/${r.name}.${r.ext}`;
-        await deps.storage.putBuffer(key, r.data, r.contentType);
-        written.push(key);
-        variants[r.name] = { key, width: r.width, height: r.height, bytes: r.data.length, contentType: r.contentType };
-      }
+      const variants = await writeRenditions(agentId, mediaId, processed, written);
       const [row] = await db
         .insert(media)
-        .values({
-          id: mediaId,
-          agentId,
-          format,
-          width: processed.width,
-          height: processed.height,
-          blurhash: processed.blurhash,
-          sha256: processed.sha256,
-          variants,
-        })
+        .values(mediaRow(mediaId, agentId, format, processed, variants))
         .returning();
       return row!;
     } catch (err) {
@@ -375,25 +385,19 @@ export function createMediaService(deps: MediaServiceDeps) {
    */
   async function purgeDeletedPostMedia(postId: string): Promise<number> {
     if (!isUuid(postId)) return 0;
-    const rows = await db.execute<{ variants: MediaVariants }>(sql`
-      WITH unlinked AS (
+    return deleteMedia(
+      sql`
+        m.id IN (SELECT media_id FROM unlinked)
+          AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.avatar_media_id = m.id)
+          AND NOT EXISTS (SELECT 1 FROM post_media other WHERE other.media_id = m.id AND other.post_id <> ${postId}::uuid)`,
+      sql`
+      unlinked AS (
         DELETE FROM post_media pm
         WHERE pm.post_id = ${postId}::uuid
           AND EXISTS (SELECT 1 FROM posts p WHERE p.id = pm.post_id AND p.deleted_at IS NOT NULL)
         RETURNING pm.media_id
-      ), gone AS (
-        DELETE FROM media m
-        WHERE m.id IN (SELECT media_id FROM unlinked)
-          AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.avatar_media_id = m.id)
-          AND NOT EXISTS (SELECT 1 FROM post_media other WHERE other.media_id = m.id AND other.post_id <> ${postId}::uuid)
-        RETURNING m.id, m.variants
-      ), forgotten AS (
-        DELETE FROM uploads WHERE media_id IN (SELECT id FROM gone)
-      )
-      SELECT variants FROM gone`);
-    const keys = [...rows].flatMap((r) => Object.values(r.variants).map((v) => v.key));
-    await deps.storage.delete(keys);
-    return rows.length;
+      ),`,
+    );
   }
 
   return {

@@ -4,6 +4,7 @@ import { media, postMedia, type MediaVariant } from "../../db/schema.ts";
 import type { MediaStorage } from "../../storage/types.ts";
 import { sniffFormat } from "../media/formats.ts";
 import { processImage } from "../media/process.ts";
+import { mediaKey, mediaRow } from "../media/service.ts";
 import type { RemotePostService } from "./posts.ts";
 
 /**
@@ -22,20 +23,11 @@ export function createRemoteThumbnails(deps: { database: Database; storage: Medi
     const thumb = processed.renditions.find((r) => r.name === "thumbnail");
     if (!thumb) return null;
     const mediaId = uuidv7();
-    const key = `media/${agentId}/${mediaId}/thumbnail.${thumb.ext}`;
+    const key = mediaKey(agentId, mediaId, `thumbnail.${thumb.ext}`);
     await deps.storage.putBuffer(key, thumb.data, thumb.contentType);
     const variant: MediaVariant = { key, width: thumb.width, height: thumb.height, bytes: thumb.data.length, contentType: thumb.contentType };
     await db.transaction(async (tx) => {
-      await tx.insert(media).values({
-        id: mediaId,
-        agentId,
-        format,
-        width: processed.width,
-        height: processed.height,
-        blurhash: processed.blurhash,
-        sha256: processed.sha256,
-        variants: { original: variant, feed: variant, thumbnail: variant },
-      });
+      await tx.insert(media).values(mediaRow(mediaId, agentId, format, processed, { original: variant, feed: variant, thumbnail: variant }));
       await tx.insert(postMedia).values({ postId, position: index, mediaId }).onConflictDoNothing();
     });
     await deps.remotePosts.setThumbnail(postId, index, key);
