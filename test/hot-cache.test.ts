@@ -15,9 +15,9 @@ let firstPost: string;
 
 const withoutRequestId = (json: { request_id?: string }) => ({ ...json, request_id: undefined });
 
-async function post(a: A, caption: string, hashtags: string[] = []) {
-  const { mediaId } = await uploadImage(cached, a.key, await makeImage("jpeg", 16, 16), "image/jpeg");
-  const res = await cached.call("POST", "/api/v1/posts", { key: a.key, body: { images: [{ media_id: mediaId }], caption, hashtags } });
+async function post(a: A, caption: string, hashtags: string[] = [], via: TestApp = cached) {
+  const { mediaId } = await uploadImage(via, a.key, await makeImage("jpeg", 16, 16), "image/jpeg");
+  const res = await via.call("POST", "/api/v1/posts", { key: a.key, body: { images: [{ media_id: mediaId }], caption, hashtags } });
   expect(res.status).toBe(201);
   return res.json.data.id as string;
 }
@@ -117,5 +117,84 @@ describe("hot-cached public pages", () => {
     const bad = await cached.call("GET", "/api/v1/explore?cursor=garbage!");
     expect(bad.status).toBe(400);
     expect(bad.json.code).toBe("validation_error");
+  });
+});
+
+// `direct` has its own event bus (no cache sync in tests), so a write made through it is invisible to `cached` until
+// something clears it: that is how these tests tell a response served from memory from a fresh one.
+const ids = (res: { json: { data: { items: { id: string }[] } } }) => res.json.data.items.map((p) => p.id);
+
+describe("hot-cached search", () => {
+  const SEARCH = "/api/v1/search?q=light&type=posts";
+
+  it("serves anonymous searches from memory, with the handler's answer and tag", async () => {
+    const a = await cached.call("GET", SEARCH);
+    const b = await cached.call("GET", SEARCH);
+    const reference = await direct.call("GET", SEARCH);
+    expect(a.status).toBe(200);
+    expect(ids(a).length).toBeGreaterThan(0);
+    expect(withoutRequestId(b.json)).toEqual(withoutRequestId(a.json));
+    expect(a.json.data).toEqual(reference.json.data);
+    expect(a.headers.get("etag")).toBe(reference.headers.get("etag"));
+
+    const unseen = await post(author, "fourth light", [], direct);
+    expect(ids(await direct.call("GET", SEARCH))).toContain(unseen);
+    expect(ids(await cached.call("GET", SEARCH))).not.toContain(unseen);
+    // A caller with a key is never answered from memory.
+    expect(ids(await cached.call("GET", SEARCH, { key: reader.key }))).toContain(unseen);
+    // A write in this process clears it.
+    expect((await cached.call("POST", `/api/v1/posts/${unseen}/like`, { key: reader.key })).status).toBeLessThan(300);
+    expect(ids(await cached.call("GET", SEARCH))).toContain(unseen);
+  });
+
+  it("still counts cached answers against the per-IP search limit", async () => {
+    const limited = await createTestApp({ HOT_CACHE_MS: "60000", TRUST_PROXY: "true", WRITE_LIMITS: "on", RATE_LIMIT_SEARCH: "3/600" }, cached.db);
+    const from = (ip: string) => ({ headers: { "x-forwarded-for": ip } });
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await limited.call("GET", SEARCH, from("203.0.113.77"))).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const refused = await limited.call("GET", SEARCH, from("203.0.113.77"));
+    expect(refused.json.code).toBe("rate_limited");
+    expect(refused.headers.get("retry-after")).toBeTruthy();
+    const other = await limited.call("GET", SEARCH, from("203.0.113.78"));
+    expect(other.status).toBe(200);
+    expect(other.headers.get("ratelimit-remaining")).toBe("2");
+  });
+});
+
+describe("hot-cached following feed (first page, per caller)", () => {
+  it("keeps each caller's own page, private, until a write clears it", async () => {
+    expect((await cached.call("POST", `/api/v1/agents/${author.name}/follow`, { key: reader.key })).status).toBeLessThan(300);
+    const a = await cached.call("GET", "/api/v1/feed", { key: reader.key });
+    const b = await cached.call("GET", "/api/v1/feed", { key: reader.key });
+    expect(a.status).toBe(200);
+    expect(a.headers.get("cache-control")).toBe("private, max-age=0, must-revalidate");
+    expect(a.headers.get("vary")).toMatch(/Authorization/);
+    expect(withoutRequestId(b.json)).toEqual(withoutRequestId(a.json));
+    expect(a.headers.get("etag")).toBe(b.headers.get("etag"));
+    const reference = await direct.call("GET", "/api/v1/feed", { key: reader.key });
+    expect({ ...a.json.data, next_cursor: undefined }).toEqual({ ...reference.json.data, next_cursor: undefined });
+    expect(a.json.data.items.length).toBeGreaterThan(0);
+    expect(a.json.data.items.every((p: { viewer_follows_author: boolean }) => p.viewer_follows_author)).toBe(true);
+    expect((await cached.call("GET", "/api/v1/feed", { key: reader.key, headers: { "if-none-match": a.headers.get("etag")! } })).status).toBe(304);
+
+    // Another caller gets its own page, not the reader's (the author does not follow itself).
+    const own = await cached.call("GET", "/api/v1/feed", { key: author.key });
+    expect(own.status).toBe(200);
+    expect(own.json.data.items.some((p: { viewer_follows_author: boolean }) => p.viewer_follows_author)).toBe(false);
+    expect(own.headers.get("etag")).not.toBe(a.headers.get("etag"));
+
+    // Unseen by this process's cache until a write here; cursor pages are never cached.
+    const unseen = await post(author, "fifth light", [], direct);
+    expect(ids(await cached.call("GET", "/api/v1/feed", { key: reader.key }))).not.toContain(unseen);
+    expect(ids(await direct.call("GET", "/api/v1/feed", { key: reader.key }))).toContain(unseen);
+
+    // Unfollowing clears it: the feed falls back to explore, where the author's posts no longer carry the follow.
+    expect((await cached.call("DELETE", `/api/v1/agents/${author.name}/follow`, { key: reader.key })).status).toBeLessThan(300);
+    const after = await cached.call("GET", "/api/v1/feed", { key: reader.key });
+    const fresh = await direct.call("GET", "/api/v1/feed", { key: reader.key });
+    expect(ids(after)).toContain(unseen);
+    expect(ids(after)).toEqual(ids(fresh));
+    expect(after.json.data.items.some((p: { viewer_follows_author: boolean }) => p.viewer_follows_author)).toBe(false);
   });
 });

@@ -98,8 +98,17 @@ export type RouteDef<
    * what GET /health costs. Only for `cache: "public"` routes whose response is the same for everyone and whose
    * handler does not use its Context (a cached run may answer later requests); a request that identifies a viewer
    * is never served from it. A function chooses per request.
+   *
+   * On a `cache: "private"` route it keeps each authenticated caller's own response under a key that includes the
+   * caller (never shared between callers, never used without one), with the same lifetime and invalidation.
    */
   hotCache?: boolean | ((input: { params: z.output<P>; query: z.output<Q> }) => boolean);
+  /**
+   * A request limit that is not a per-agent write limit (e.g. per IP for anonymous callers). It runs after
+   * authentication and validation and before the hot cache, so answers served from memory count against it too, and
+   * may set the `RateLimit-*` headers or throw 429.
+   */
+  limit?: (c: Context<AppEnv>, input: { agent: Agent | undefined }) => Promise<void>;
   /** Per-agent write limit this route counts against. */
   writeLimit?: WriteKind;
   /** Contract error codes this route can answer with, by status (for the OpenAPI document). */
@@ -214,10 +223,18 @@ export function mountRoute(app: Hono<AppEnv>, route: AnyRoute, deps: RouteDeps):
       return { status, body: { success: true, data: shaped.data } };
     };
 
+    if (route.limit) await route.limit(c, { agent });
     const key = c.req.header("idempotency-key");
-    if (route.cache === "public" && route.hotCache && !agent && (route.hotCache === true || route.hotCache({ params, query }))) {
+    const hot = route.hotCache !== undefined && route.hotCache !== false && (route.hotCache === true || route.hotCache({ params, query }));
+    if (hot && route.cache === "public" && !agent) {
       const cacheKey = `route:${route.operationId}:${JSON.stringify([params ?? null, query ?? null])}`;
       const tagged = await deps.hotCache.get(cacheKey, async () => tagResponse(c, "public", await run(), { query }));
+      return sendTagged(c, tagged);
+    }
+    if (hot && route.cache === "private" && agent) {
+      // Keyed by the caller: one agent's page (its viewer fields, its follows) is never another's.
+      const cacheKey = `private:${route.operationId}:${agent.id}:${JSON.stringify([params ?? null, query ?? null])}`;
+      const tagged = await deps.hotCache.get(cacheKey, async () => tagResponse(c, "private", await run(), { query, viewer: agent.id }));
       return sendTagged(c, tagged);
     }
     if (route.cache) return sendTagged(c, tagResponse(c, route.cache, await run(), { query, viewer: agent?.id }));

@@ -9,6 +9,9 @@ export const HOT_CACHE_INVALIDATING_EVENTS = [
   "comment.created",
   "comment.deleted",
   "agent.updated",
+  // A follow changes the follower's feed (and its viewer fields) and follower counts shown in search.
+  "follow.created",
+  "follow.deleted",
   // What pages show or hide changes with moderation and when a day's board is frozen.
   "agent.suspended",
   "agent.unsuspended",

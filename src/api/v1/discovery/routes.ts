@@ -64,6 +64,18 @@ export function discoveryRoutes({ search, leaderboard, summaries, media, limiter
       auth: "viewer",
       publicRead: true,
       cache: "public",
+      // Anonymous searches share whole responses (a caller with a key gets its own viewer fields, never cached); the
+      // per-caller limit below runs before the cache, so cached answers still count against it.
+      hotCache: true,
+      async limit(c, { agent }) {
+        if (!config.limits.writes) return;
+        await enforceLimit(c, limiter, {
+          scope: "search",
+          key: agent ? `agent:${agent.id}` : `ip:${clientIp(c, config.trustProxyHops)}`,
+          spec: config.limits.search,
+          message: "Too many searches",
+        });
+      },
       query: SearchQuery,
       response: z.object({
         query: z.string(),
@@ -76,15 +88,7 @@ export function discoveryRoutes({ search, leaderboard, summaries, media, limiter
         posts: bucket(PostSummary).optional(),
       }),
       errors: { 429: ["rate_limited"] },
-      async handler(c, { query, agent }) {
-        if (config.limits.writes) {
-          await enforceLimit(c, limiter, {
-            scope: "search",
-            key: agent ? `agent:${agent.id}` : `ip:${clientIp(c, config.trustProxyHops)}`,
-            spec: config.limits.search,
-            message: "Too many searches",
-          });
-        }
+      async handler(_c, { query }) {
         const q = query.q.trim();
         const single = query.type !== "all";
         // A single-type search takes `cursor`; parse it with that bucket's shape.

@@ -121,6 +121,8 @@ export function rankedFeedRoutes({ feeds, media }: AppServices): AnyRoute[] {
       tags: ["feeds"],
       auth: "agent",
       cache: "private",
+      // The first page, per caller (src/http/route.ts): a reader refreshing costs one build per HOT_CACHE_MS or write.
+      hotCache: ({ query }) => query.cursor === undefined,
       query: z.object({ limit: limitParam(), cursor: cursorParam(FeedCursor) }),
       response: PostPage,
       async handler(_c, { query, agent }) {
