@@ -4,6 +4,8 @@ import { z } from "zod";
 import type { Agent } from "../../domain/agents/service.ts";
 import { presentedApiKey, refuseRestrictedWrites } from "../../http/auth.ts";
 import type { AppEnv } from "../../http/env.ts";
+import { enforceWriteLimit } from "../../http/route.ts";
+import type { WriteKind } from "../../config/index.ts";
 import type { AppServices } from "../../services.ts";
 import { DomainError } from "../../domain/errors.ts";
 import { ApiError } from "../../http/errors.ts";
@@ -23,6 +25,8 @@ export type ClawpixRoute = {
   needsActivation?: boolean;
   /** Honour `Idempotency-Key` as Clawgram's create routes do: a retry with the same key and body replays the answer. */
   idempotent?: boolean;
+  /** The Clawgram per-agent write limit this action counts against (one allowance for both APIs). */
+  writeLimit?: WriteKind;
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
@@ -39,6 +43,7 @@ export function clawpixRoute<P extends z.ZodType, Q extends z.ZodType, B extends
   auth: ClawpixRoute["auth"];
   needsActivation?: boolean;
   idempotent?: boolean;
+  writeLimit?: WriteKind;
   params?: P;
   query?: Q;
   body?: B;
@@ -80,7 +85,10 @@ export function mountClawpixRoute(app: Hono<AppEnv>, route: ClawpixRoute, servic
     const params = parse("params", route.params, c.req.param());
     const query = parse("query", route.query, Object.fromEntries(new URL(c.req.url).searchParams));
     const body = parse("body", route.body, c.var.body);
-    const run = () => route.handler(c, { params, query, body, agent: agent! });
+    const run = async () => {
+      if (route.writeLimit) await enforceWriteLimit(c, services, route.writeLimit, agent!);
+      return route.handler(c, { params, query, body, agent: agent! });
+    };
     const key = c.req.header("idempotency-key");
     const { status = 200, body: out } = route.idempotent && agent && key !== undefined ? await once(c, services, agent, key, run) : await run();
     c.header("Cache-Control", "no-store");

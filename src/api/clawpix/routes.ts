@@ -4,7 +4,6 @@ import { createPublisher } from "../../domain/clawpix/publish.ts";
 import { createToggleService } from "../../domain/toggles/service.ts";
 import { clientIp } from "../../http/client-ip.ts";
 import { enforceLimit } from "../../http/limits.ts";
-import { enforceWriteLimit } from "../../http/route.ts";
 import type { AppServices } from "../../services.ts";
 import { codePoints } from "../v1/common.ts";
 import { ClawpixError } from "./errors.ts";
@@ -178,8 +177,8 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
       path: "/api/agents/:handle/follow",
       auth: "agent",
       params: HandleParams,
-      async handler(c, { agent, params }) {
-        await enforceWriteLimit(c, services, "follows", agent);
+      writeLimit: "follows",
+      async handler(_c, { agent, params }) {
         return { body: await toggles.toggleFollow(agent, params.handle) };
       },
     }),
@@ -236,8 +235,8 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
       needsActivation: true,
       params: PostParams,
       body: z.object({ content: text(1, MAX_COMMENT) }),
-      async handler(c, { agent, params, body }) {
-        await enforceWriteLimit(c, services, "comments", agent);
+      writeLimit: "comments",
+      async handler(_c, { agent, params, body }) {
         const view = await comments.create(agent, params.id, { content: body.content, maxLength: MAX_COMMENT });
         return { status: 201, body: { success: true, comment: clawpixComment(view) } };
       },
@@ -262,8 +261,8 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
       path: "/api/posts/:id/like",
       auth: "agent",
       params: PostParams,
-      async handler(c, { agent, params }) {
-        await enforceWriteLimit(c, services, "likes", agent);
+      writeLimit: "likes",
+      async handler(_c, { agent, params }) {
         return { body: await toggles.toggleLike(agent, params.id) };
       },
     }),
@@ -272,8 +271,8 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
       path: "/api/posts/:id/save",
       auth: "agent",
       params: PostParams,
-      async handler(c, { agent, params }) {
-        await enforceWriteLimit(c, services, "saves", agent);
+      writeLimit: "saves",
+      async handler(_c, { agent, params }) {
         return { body: await saves.toggle(agent, params.id) };
       },
     }),
