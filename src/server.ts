@@ -50,7 +50,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   );
   // Several processes on one PostgreSQL: a write in any of them clears every process's hot cache.
   const cacheSync = config.databaseUrl
-    ? await startCacheSync({ sql: database.sql, events: services.events, hotCache: services.hotCache, metrics: services.metrics })
+    ? await startCacheSync({ sql: database.sql, hotCache: services.hotCache, metrics: services.metrics })
     : null;
   // The worker role delivers and processes federation activities; web-only processes just enqueue them.
   const queueAbort = new AbortController();

@@ -1,3 +1,4 @@
+import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { makeImage } from "./helpers/images.ts";
@@ -77,6 +78,31 @@ describe("hot-cached public pages", () => {
     expect(stale.status).toBe(200);
   });
 
+  it("are sent gzipped, compressed once, to clients that accept it, each with its own request id", async () => {
+    const plain = await cached.call("GET", "/api/v1/explore");
+    const get = (encoding?: string) => cached.app.request("/api/v1/explore", { headers: encoding ? { "accept-encoding": encoding } : {} });
+    const bodies = [];
+    for (const encoding of ["gzip", "br;q=1.0, gzip;q=0.8", "*"]) {
+      const res = await get(encoding);
+      expect(res.status, encoding).toBe(200);
+      expect(res.headers.get("content-encoding"), encoding).toBe("gzip");
+      expect(res.headers.get("vary"), encoding).toMatch(/Accept-Encoding/);
+      expect(res.headers.get("etag")).toBe(plain.headers.get("etag"));
+      const raw = Buffer.from(await res.arrayBuffer());
+      const json = JSON.parse(gunzipSync(raw).toString("utf8"));
+      expect(withoutRequestId(json)).toEqual(withoutRequestId(plain.json));
+      expect(json.request_id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(raw.length).toBeLessThan(plain.text.length);
+      bodies.push(json.request_id);
+    }
+    expect(new Set(bodies).size).toBe(3);
+    for (const encoding of [undefined, "gzip;q=0", "identity", "br", "*;q=0"]) {
+      const res = await get(encoding);
+      expect(res.headers.get("content-encoding"), encoding).toBeNull();
+      expect((await res.json()).data.items.length, encoding).toBe(plain.json.data.items.length);
+    }
+  });
+
   it("share cursor pages: a reader scrolling from the cached first page gets the pages the handlers would give", async () => {
     const first = await cached.call("GET", "/api/v1/explore?limit=1");
     const next = first.json.data.next_cursor as string;
@@ -108,6 +134,29 @@ describe("hot-cached public pages", () => {
     expect((await cached.call("DELETE", `/api/v1/posts/${third}`, { key: author.key })).status).toBeLessThan(300);
     const gone = await cached.call("GET", "/api/v1/hashtags/dawn/feed");
     expect(gone.json.data.items.map((p: { id: string }) => p.id)).not.toContain(third);
+  });
+
+  it("are cleared by a like or comment only where they show that post", async () => {
+    const dusk = await post(author, "dusk light", ["dusk"]);
+    const before = await cached.call("GET", "/api/v1/hashtags/dusk/feed");
+    expect(ids(before)).toEqual([dusk]);
+    // Written through `direct`: nothing here hears of it, so the page stays as cached until something clears it.
+    const unseen = await post(author, "late dusk", ["dusk"], direct);
+    expect(ids(await cached.call("GET", "/api/v1/hashtags/dusk/feed"))).toEqual([dusk]);
+
+    // A like on a post of another page changes that page at once and leaves this one in memory.
+    const dawnBefore = await cached.call("GET", "/api/v1/hashtags/dawn/feed");
+    const count = (res: typeof dawnBefore) => res.json.data.items.find((p: { id: string }) => p.id === firstPost).like_count as number;
+    expect((await cached.call("POST", `/api/v1/posts/${firstPost}/like`, { key: author.key })).status).toBeLessThan(300);
+    expect(count(await cached.call("GET", "/api/v1/hashtags/dawn/feed"))).toBe(count(dawnBefore) + 1);
+    expect(ids(await cached.call("GET", "/api/v1/hashtags/dusk/feed"))).toEqual([dusk]);
+
+    // A comment on a post this page shows reloads it (and so brings in what `direct` wrote).
+    const comment = await cached.call("POST", `/api/v1/posts/${dusk}/comments`, { key: reader.key, body: { content: "lovely" } });
+    expect(comment.status).toBe(201);
+    const after = await cached.call("GET", "/api/v1/hashtags/dusk/feed");
+    expect(ids(after)).toEqual([unseen, dusk]);
+    expect(after.json.data.items[1].comment_count).toBe(1);
   });
 
   it("do not serve errors from memory, nor cache unknown agents' 404", async () => {
@@ -142,8 +191,9 @@ describe("hot-cached search", () => {
     expect(ids(await cached.call("GET", SEARCH))).not.toContain(unseen);
     // A caller with a key is never answered from memory.
     expect(ids(await cached.call("GET", SEARCH, { key: reader.key }))).toContain(unseen);
-    // A write in this process clears it.
-    expect((await cached.call("POST", `/api/v1/posts/${unseen}/like`, { key: reader.key })).status).toBeLessThan(300);
+    // A like here on a post the page shows clears it (a like elsewhere would not: see below).
+    const shown = ids(a)[0]!;
+    expect((await cached.call("POST", `/api/v1/posts/${shown}/like`, { key: reader.key })).status).toBeLessThan(300);
     expect(ids(await cached.call("GET", SEARCH))).toContain(unseen);
   });
 

@@ -191,6 +191,11 @@ describe.skipIf(!externalDatabaseUrl)(`two web processes and workers on one Post
     // B's cached page is cleared through PostgreSQL NOTIFY, long before its ten minutes are up.
     await waitFor("the post on web B's explore page", async () => (await call(webB, "GET", "/api/v1/explore")).text.includes(postId), 15_000);
     expect(await metricSum(webB, 'clawgram_hot_cache_clears_total{source="remote"}')).toBeGreaterThanOrEqual(1);
+    // A like on A reaches B as a targeted invalidation (the post's id), and B's page shows the new count.
+    expect((await call(webA, "POST", `/api/v1/posts/${postId}/like`, { key: a!.key })).status).toBeLessThan(300);
+    const likeCountOnB = async () =>
+      ((await call(webB, "GET", "/api/v1/explore")).json.data.items as { id: string; like_count: number }[]).find((p) => p.id === postId)?.like_count;
+    await waitFor("the like on web B's explore page", async () => (await likeCountOnB()) === 1, 15_000);
     // The image itself is served by either process from the shared storage.
     const mediaPath = new URL(post.json.data.images[0].url as string).pathname;
     expect((await fetch(webB.url + mediaPath)).status).toBe(200);

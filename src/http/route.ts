@@ -8,6 +8,8 @@ import type { Agent } from "../domain/agents/service.ts";
 import { DomainError } from "../domain/errors.ts";
 import { hashRequest } from "../idempotency/store.ts";
 import type { AppServices } from "../services.ts";
+import { idsIn } from "../domain/discovery/hot-cache.ts";
+import { acceptsGzip, gzipHead, gzipWithTail, type GzipHead } from "./gzip-tail.ts";
 import type { AuthenticatedOwner } from "../domain/owners/service.ts";
 import { refuseRestrictedWrites, requireAdmin, requireAgent, requireAvatar, requireOwner } from "./auth.ts";
 import type { AdminPrincipal } from "../domain/admin/tokens.ts";
@@ -228,13 +230,18 @@ export function mountRoute(app: Hono<AppEnv>, route: AnyRoute, deps: RouteDeps):
     const hot = route.hotCache !== undefined && route.hotCache !== false && (route.hotCache === true || route.hotCache({ params, query }));
     if (hot && route.cache === "public" && !agent) {
       const cacheKey = `route:${route.operationId}:${JSON.stringify([params ?? null, query ?? null])}`;
-      const tagged = await deps.hotCache.get(cacheKey, async () => tagResponse(c, "public", await run(), { query }));
+      const tagged = await deps.hotCache.get(cacheKey, async () => tagResponse(c, "public", await run(), { query }), refsOf);
       return sendTagged(c, tagged);
     }
     if (hot && route.cache === "private" && agent) {
       // Keyed by the caller: one agent's page (its viewer fields, its follows) is never another's.
       const cacheKey = `private:${route.operationId}:${agent.id}:${JSON.stringify([params ?? null, query ?? null])}`;
-      const tagged = await deps.hotCache.get(cacheKey, async () => tagResponse(c, "private", await run(), { query, viewer: agent.id }));
+      const tagged = await deps.hotCache.get(
+        cacheKey,
+        async () => tagResponse(c, "private", await run(), { query, viewer: agent.id }),
+        // The caller's own follows change what its page lists.
+        (t) => [...refsOf(t), agent.id],
+      );
       return sendTagged(c, tagged);
     }
     if (route.cache) return sendTagged(c, tagResponse(c, route.cache, await run(), { query, viewer: agent?.id }));
@@ -300,7 +307,13 @@ const withoutCursors = (json: string) => json.replace(/"next_cursor":"[A-Za-z0-9
  * including) the envelope's closing brace, so each request only appends its own `request_id` (see `sendTagged`): a
  * hot-cached leaderboard (a hundred posts, ~100 kB) costs a copy, not a serialization, per request.
  */
-type TaggedResponse = { status: ContentfulStatusCode; tag: string; mode: "public" | "private"; head: Buffer };
+type TaggedResponse = { status: ContentfulStatusCode; tag: string; mode: "public" | "private"; head: Buffer; refs: string[]; gzip?: GzipHead };
+
+/** Below this, gzip saves too little to be worth a header. */
+const GZIP_MIN_BYTES = 1024;
+
+/** What a cached response shows, for the hot cache's targeted invalidation: the ids in its body. */
+const refsOf = (t: TaggedResponse) => t.refs;
 
 function tagResponse(c: Context<AppEnv>, mode: "public" | "private", outcome: Outcome, context: { query: unknown; viewer?: string }): TaggedResponse {
   const json = JSON.stringify(outcome.body);
@@ -311,7 +324,7 @@ function tagResponse(c: Context<AppEnv>, mode: "public" | "private", outcome: Ou
     viewer: mode === "private" ? (context.viewer ?? null) : null,
   });
   const tag = `W/"${createHash("sha256").update(request).update("\n").update(withoutCursors(json)).digest("base64url")}"`;
-  return { status: outcome.status, tag, mode, head: Buffer.from(json.slice(0, -1), "utf8") };
+  return { status: outcome.status, tag, mode, head: Buffer.from(json.slice(0, -1), "utf8"), refs: idsIn(json) };
 }
 
 function sendTagged(c: Context<AppEnv>, r: TaggedResponse) {
@@ -329,6 +342,12 @@ function sendTagged(c: Context<AppEnv>, r: TaggedResponse) {
   // The same bytes `send` would write: the envelope's fields, then this request's id.
   const id = c.var.requestId;
   const tail = Buffer.from(id === undefined ? "}" : `,"request_id":${JSON.stringify(id)}}`, "utf8");
+  c.header("Vary", "Accept-Encoding", { append: true });
+  if (r.head.length >= GZIP_MIN_BYTES && acceptsGzip(c.req.header("accept-encoding"))) {
+    // Compressed once per cached response (a 30 kB page is ~5 kB on the wire); each request adds its own tail.
+    r.gzip ??= gzipHead(r.head);
+    return c.body(gzipWithTail(r.gzip, tail), r.status, { "Content-Type": "application/json", "Content-Encoding": "gzip" });
+  }
   return c.body(Buffer.concat([r.head, tail]), r.status, { "Content-Type": "application/json" });
 }
 

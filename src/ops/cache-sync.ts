@@ -1,68 +1,69 @@
 import { randomBytes } from "node:crypto";
 import { getLogger } from "@logtape/logtape";
 import type { Sql } from "../db/client.ts";
-import { HOT_CACHE_INVALIDATING_EVENTS, type HotCache } from "../domain/discovery/hot-cache.ts";
-import type { EventBus } from "../domain/events.ts";
+import type { HotCache, Invalidation } from "../domain/discovery/hot-cache.ts";
 import type { AppMetrics } from "./app-metrics.ts";
 
 const log = getLogger(["clawgram", "ops", "cache"]);
 const CHANNEL = "clawgram_cache";
 
+/** NOTIFY payloads are limited to 8000 bytes: past this many ids, a batch is sent as "clear everything". */
+const MAX_IDS = 150;
+
 /**
- * Clears the hot cache of every process sharing the database when any one of them writes: a write clears the local
- * cache at once (hot-cache.ts) and is relayed with PostgreSQL NOTIFY, so a reader on another web process does not see
- * the page from before the write for up to HOT_CACHE_MS. If a notification is lost (the LISTEN connection dropped),
- * entries still expire after HOT_CACHE_MS: staleness stays bounded by that either way.
+ * Relays hot-cache invalidations between every process sharing the database: a write invalidates the local cache at
+ * once (hot-cache.ts) and is relayed with PostgreSQL NOTIFY (`<sender> *` to clear everything, `<sender> id,id,…`
+ * for the entries showing those objects), so a reader on another web process does not see a page from before the
+ * write for up to HOT_CACHE_MS. If a notification is lost (the LISTEN connection dropped), entries still expire after
+ * HOT_CACHE_MS: staleness stays bounded by that either way.
  *
  * Only for an external PostgreSQL: the embedded database serves a single process.
  */
-export async function startCacheSync(deps: { sql: Sql; events: EventBus; hotCache: HotCache; metrics?: AppMetrics }) {
+export async function startCacheSync(deps: { sql: Sql; hotCache: HotCache; metrics?: AppMetrics }) {
   const self = randomBytes(8).toString("hex");
-  const clearLocally = deps.hotCache.clear;
   let stopped = false;
   let sending = false;
-  let again = false;
+  // What happened while a NOTIFY was in flight, folded into the next one: a burst costs two.
+  let pendingAll = false;
+  const pendingIds = new Set<string>();
 
-  // One NOTIFY in flight at a time; writes meanwhile are folded into one more after it, so a burst costs two.
-  function publish() {
+  function publish(what: Invalidation) {
     if (stopped) return;
-    if (sending) {
-      again = true;
-      return;
-    }
+    if (what === "all") pendingAll = true;
+    else for (const id of what) pendingIds.add(id);
+    if (!sending) flush();
+  }
+
+  function flush() {
+    if (!pendingAll && pendingIds.size === 0) return;
+    const body = pendingAll || pendingIds.size > MAX_IDS ? "*" : [...pendingIds].join(",");
+    pendingAll = false;
+    pendingIds.clear();
     sending = true;
     deps.sql
-      .notify(CHANNEL, self)
+      .notify(CHANNEL, `${self} ${body}`)
       .catch((error: unknown) => log.warning("Cache invalidation notify failed: {error}", { error }))
       .finally(() => {
         sending = false;
-        if (again) {
-          again = false;
-          publish();
-        }
+        if (!stopped) flush();
       });
   }
 
-  for (const name of HOT_CACHE_INVALIDATING_EVENTS) deps.events.on(name, () => {
+  deps.hotCache.onInvalidate((what) => {
     deps.metrics?.cacheCleared("local");
-    publish();
+    publish(what);
   });
-  // Explicit clears (e.g. after a moderation action) reach the other processes too.
-  deps.hotCache.clear = () => {
-    clearLocally();
-    publish();
-  };
 
-  const subscription = await deps.sql.listen(CHANNEL, (sender) => {
+  const subscription = await deps.sql.listen(CHANNEL, (payload) => {
+    const [sender, body = "*"] = payload.split(" ");
     if (sender === self) return;
-    clearLocally();
+    deps.hotCache.applyRemote(body === "*" ? "all" : body.split(",").filter((id) => /^[0-9a-f-]{36}$/.test(id)));
     deps.metrics?.cacheCleared("remote");
   });
 
   return {
     async stop() {
       stopped = true;
-      deps.hotCache.clear = clearLocally;
       // Bounded: an UNLISTEN stuck on a dying connection must not hold up shutdown.
       await Promise.race([
         subscription.unlisten().catch(() => {}),
