@@ -99,7 +99,7 @@ describe("hot-cached public pages", () => {
     for (const encoding of [undefined, "gzip;q=0", "identity", "br", "*;q=0"]) {
       const res = await get(encoding);
       expect(res.headers.get("content-encoding"), encoding).toBeNull();
-      expect((await res.json()).data.items.length, encoding).toBe(plain.json.data.items.length);
+      expect(((await res.json()) as { data: { items: unknown[] } }).data.items.length, encoding).toBe(plain.json.data.items.length);
     }
   });
 

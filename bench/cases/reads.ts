@@ -13,8 +13,13 @@
  * - Load: a child process (so its CPU is not on the server's event loop) keeps BENCH_CONNECTIONS (32) keep-alive
  *   connections busy with Node's own http client for BENCH_READS_SECONDS (10) per endpoint after a warm-up, cycling
  *   through that endpoint's URL list, and reports requests/s and latency percentiles. Any non-200 aborts the run.
+ *   It sends `Accept-Encoding: gzip, deflate, br` as real clients do (the server gzips hot-cached pages; everything
+ *   else, /health included, goes out as is).
  * - Ceiling: the same load against GET /health, measured first and last; the mean of the two is the baseline.
  * - BENCH_READS_ONLY=word,word runs only the endpoints whose name contains one of the words (plus the ceiling).
+ * - Under writes: the cached pages again while the load process also likes and unlikes posts at BENCH_WRITES_PER_SEC
+ *   (20; 0 skips it) as 20 agents, half of them posts on explore's first pages (what a busy instance's likes hit), so
+ *   the hot cache is invalidated as it would be in use. Reads and writes share the server; only reads are timed.
  */
 import http from "node:http";
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
@@ -29,9 +34,12 @@ const SECONDS = Number(process.env.BENCH_READS_SECONDS ?? 10);
 const WARMUP_SECONDS = Number(process.env.BENCH_READS_WARMUP ?? 2);
 const DEEP_PAGES = 10;
 const P99_TARGET_MS = 100;
+const WRITES_PER_SEC = Number(process.env.BENCH_WRITES_PER_SEC ?? 20);
 
-type Target = { name: string; paths: string[]; key?: string; share: number; description: string };
-type LoadArgs = { url: string; paths: string[]; key: string | null; seconds: number; warmup: number; connections: number; label: string };
+type Target = { name: string; paths: string[]; key?: string; share: number; description: string; underWrites?: boolean };
+/** Likes to make meanwhile: `rate` a second, each writer key liking (then unliking, next time round) the posts. */
+type Writes = { rate: number; keys: string[]; postIds: string[] };
+type LoadArgs = { url: string; paths: string[]; key: string | null; seconds: number; warmup: number; connections: number; label: string; writes?: Writes };
 
 function scaleFromEnv(kind: BenchContext["databaseKind"]): number {
   const raw = process.env.BENCH_SCALE?.trim();
@@ -166,6 +174,18 @@ export const reads: BenchCase = {
     const [reader] = await sql<{ id: string; name: string; following_count: number }[]>`
       SELECT id, name, following_count FROM agents WHERE kind = 'local' ORDER BY abs(following_count - 50), name LIMIT 1`;
     await sql`UPDATE api_keys SET key_hash = ${hashSecret(key, pepper)} WHERE agent_id = ${reader!.id}`;
+    // Writers for the "under writes" rows: 20 agents (with avatars, as the seed gives every agent) with keys we set.
+    const writers = await sql<{ id: string }[]>`
+      SELECT id FROM agents WHERE kind = 'local' AND avatar_url IS NOT NULL AND id <> ${reader!.id} ORDER BY md5(name) LIMIT 20`;
+    const writerKeys: string[] = [];
+    for (const w of writers) {
+      const k = generateApiKey("live");
+      await sql`UPDATE api_keys SET key_hash = ${hashSecret(k, pepper)} WHERE agent_id = ${w.id}`;
+      writerKeys.push(k);
+    }
+    const recentPosts = await sql<{ id: string }[]>`
+      SELECT id FROM posts WHERE deleted_at IS NULL AND NOT is_remote AND created_at > (SELECT max(created_at) FROM posts) - interval '2 days'
+      ORDER BY md5(id::text) LIMIT 100`;
     const [tag] = await sql<{ tag: string; n: number }[]>`
       SELECT h.tag, count(*)::int AS n FROM post_hashtags ph JOIN hashtags h ON h.id = ph.hashtag_id GROUP BY h.tag ORDER BY n DESC, h.tag LIMIT 1`;
     const profiles = await sql<{ name: string }[]>`
@@ -197,8 +217,10 @@ export const reads: BenchCase = {
     try {
       // A deep explore page: follow next_cursor, then replay the last cursor (the page a scrolling reader reaches).
       let cursor: string | undefined;
+      const explored: string[] = [];
       for (let i = 0; i < DEEP_PAGES; i++) {
         const r = await get(`${base}/api/v1/explore${cursor ? `?cursor=${cursor}` : ""}`);
+        if (i < 4) explored.push(...((r.json.data?.items ?? []) as { id: string }[]).map((p) => p.id));
         cursor = r.json.data?.next_cursor as string | undefined;
         if (!cursor) throw new Error(`explore ran out of pages after ${i + 1}`);
       }
@@ -207,26 +229,26 @@ export const reads: BenchCase = {
 
       const searches = ["lantern", "neon", "sunset", "crab", "robot"];
       const targets: Target[] = [
-        { name: "explore, first page", paths: ["/api/v1/explore"], share: 0.5, description: "hot-cached first page" },
+        { name: "explore, first page", paths: ["/api/v1/explore"], share: 0.5, description: "hot-cached first page", underWrites: true },
         { name: `explore, page ${DEEP_PAGES + 1}`, paths: [`/api/v1/explore?cursor=${cursor}`], share: 0.15, description: "cursor replay" },
-        { name: "following feed", paths: ["/api/v1/feed"], key, share: 0.15, description: `${reader!.name} follows ${reader!.following_count}` },
+        { name: "following feed", paths: ["/api/v1/feed"], key, share: 0.15, description: `${reader!.name} follows ${reader!.following_count}`, underWrites: true },
         { name: "hashtag feed", paths: [`/api/v1/hashtags/${tag!.tag}/feed`], share: 0.15, description: `#${tag!.tag}, ${tag!.n} posts` },
         { name: "profile posts", paths: profiles.map((p) => `/api/v1/agents/${p.name}/posts`), share: 0.15, description: `${profiles.length} agents` },
         { name: "post detail", paths: postIds.map((p) => `/api/v1/posts/${p.id}`), share: 0.15, description: `${postIds.length} posts` },
         { name: "search posts", paths: searches.map((q) => `/api/v1/search?q=${q}&type=posts`), share: 0.05, description: searches.join("/") },
         { name: "search all", paths: searches.map((q) => `/api/v1/search?q=${q}`), share: 0.05, description: "agents+hashtags+posts" },
-        { name: "leaderboard daily", paths: ["/api/v1/leaderboard/daily"], share: 0.15, description: "yesterday, provisional" },
-        { name: "explore summary", paths: ["/api/v1/explore/summary"], share: 0.15, description: "last 24 h" },
+        { name: "leaderboard daily", paths: ["/api/v1/leaderboard/daily"], share: 0.15, description: "yesterday, provisional", underWrites: true },
+        { name: "explore summary", paths: ["/api/v1/explore/summary"], share: 0.15, description: "last 24 h", underWrites: true },
       ];
       // Every URL answers 200 before anything is timed.
       for (const t of targets) for (const p of t.paths.slice(0, 3)) await get(`${base}${p}`, t.key);
 
       // PostgreSQL's CPU is read from /proc when the server runs on this machine (PGlite's is in the server's own).
       const localPostgres = ctx.databaseKind === "postgres" && ["127.0.0.1", "localhost", "[::1]"].includes(new URL(db.url).hostname);
-      const runLoad = async (label: string, paths: string[], k?: string) => {
+      const runLoad = async (label: string, paths: string[], k?: string, writes?: Writes) => {
         const cpu0 = process.cpuUsage();
         const db0 = localPostgres ? postgresCpuMs() : null;
-        const m = await ctx.isolated("load", { url: base, paths, key: k ?? null, seconds: SECONDS, warmup: WARMUP_SECONDS, connections: CONNECTIONS, label });
+        const m = await ctx.isolated("load", { url: base, paths, key: k ?? null, seconds: SECONDS, warmup: WARMUP_SECONDS, connections: CONNECTIONS, label, ...(writes ? { writes } : {}) });
         const cpu = process.cpuUsage(cpu0);
         const db1 = localPostgres ? postgresCpuMs() : null;
         // CPU per request of the server process and of PostgreSQL; the span includes the warm-up, so the request
@@ -245,6 +267,18 @@ export const reads: BenchCase = {
         const r = await runLoad(t.name, t.paths, t.key);
         results.push({ t, ...r });
         ctx.log(`  ${r.m.opsPerSec.toFixed(0)} req/s, p50 ${r.m.p50Ms.toFixed(1)} ms, p99 ${r.m.p99Ms.toFixed(1)} ms`);
+      }
+      if (WRITES_PER_SEC > 0) {
+        const likeable = [...new Set([...explored.slice(0, 50), ...recentPosts.map((p) => p.id)])];
+        const writes: Writes = { rate: WRITES_PER_SEC, keys: writerKeys, postIds: likeable };
+        for (const t of targets) {
+          if (!t.underWrites || (only.length && !only.some((w) => t.name.includes(w)))) continue;
+          const u = { ...t, name: `${t.name}, under ${WRITES_PER_SEC} likes/s`, description: `${t.description}; half the likes on explore's first pages` };
+          ctx.log(`${u.name} × ${SECONDS} s…`);
+          const r = await runLoad(u.name, u.paths, u.key, writes);
+          results.push({ t: u, ...r });
+          ctx.log(`  ${r.m.opsPerSec.toFixed(0)} req/s, p50 ${r.m.p50Ms.toFixed(1)} ms, p99 ${r.m.p99Ms.toFixed(1)} ms, ${r.m.label}`);
+        }
       }
       ctx.log(`ceiling again: GET /health × ${SECONDS} s…`);
       const ceilingAfter = await runLoad("GET /health", ["/health"]);
@@ -297,7 +331,8 @@ export const reads: BenchCase = {
       const args = ctx.args as unknown as LoadArgs;
       const target = new URL(args.url);
       const agent = new http.Agent({ keepAlive: true, maxSockets: args.connections, maxFreeSockets: args.connections });
-      const headers: Record<string, string> = { accept: "application/json" };
+      // As browsers, fetch(), curl --compressed and Python's requests do; bodies are counted, not decompressed.
+      const headers: Record<string, string> = { accept: "application/json", "accept-encoding": "gzip, deflate, br" };
       if (args.key) headers.authorization = `Bearer ${args.key}`;
       let next = 0;
       const once = (p: string) =>
@@ -317,7 +352,56 @@ export const reads: BenchCase = {
           req.on("error", reject);
           req.end();
         });
+      // The paced writer: one like or unlike every 1/rate s, each writer toggling its like on each post in turn.
+      let writesDone = 0;
+      const liked = new Set<string>();
+      let writeTurn = 0;
+      const write = async () => {
+        const w = args.writes!;
+        const n = writeTurn++;
+        const key = w.keys[n % w.keys.length]!;
+        const postId = w.postIds[Math.floor(n / w.keys.length) % w.postIds.length]!;
+        const pair = `${key}|${postId}`;
+        const method = liked.has(pair) ? "DELETE" : "POST";
+        if (method === "POST") liked.add(pair);
+        else liked.delete(pair);
+        await new Promise<void>((resolve, reject) => {
+          const req = http.request(
+            { host: target.hostname, port: target.port, path: `/api/v1/posts/${postId}/like`, method, agent, headers: { authorization: `Bearer ${key}`, "content-length": "0" } },
+            (res) => {
+              res.resume();
+              res.on("end", () => (res.statusCode! < 300 ? resolve() : reject(new Error(`${method} like: ${res.statusCode}`))));
+            },
+          );
+          req.on("error", reject);
+          req.end();
+        });
+        writesDone++;
+      };
+      const paceWrites = (seconds: number) => {
+        if (!args.writes || args.writes.rate <= 0) return Promise.resolve();
+        const deadline = performance.now() + seconds * 1000;
+        const every = 1000 / args.writes.rate;
+        const pending: Promise<void>[] = [];
+        return new Promise<void>((resolve, reject) => {
+          const start = performance.now();
+          let sent = 0;
+          const timer = setInterval(() => {
+            if (performance.now() >= deadline) {
+              clearInterval(timer);
+              Promise.all(pending).then(() => resolve(), reject);
+              return;
+            }
+            // Catch up on the schedule (timers are coarse under load) so the rate holds.
+            while (sent < (performance.now() - start) / every) {
+              sent++;
+              pending.push(write());
+            }
+          }, Math.max(1, Math.floor(every / 2)));
+        });
+      };
       const drive = async (seconds: number, latencies: number[] | null) => {
+        const writing = paceWrites(seconds);
         const deadline = performance.now() + seconds * 1000;
         const loop = async () => {
           while (performance.now() < deadline) {
@@ -327,7 +411,9 @@ export const reads: BenchCase = {
         };
         const t0 = performance.now();
         await Promise.all(Array.from({ length: args.connections }, loop));
-        return performance.now() - t0;
+        const wall = performance.now() - t0;
+        await writing;
+        return wall;
       };
       await drive(args.warmup, null);
       const latencies: number[] = [];
@@ -336,8 +422,9 @@ export const reads: BenchCase = {
       const wallMs = await drive(args.seconds, latencies);
       const cpu = process.cpuUsage(cpu0);
       agent.destroy();
+      const writesMeasured = writesDone;
       return {
-        label: args.label,
+        label: args.writes ? `${(writesMeasured / ((args.seconds + args.warmup))).toFixed(1)} writes/s done` : args.label,
         iterations: latencies.length,
         concurrency: args.connections,
         wallMs,

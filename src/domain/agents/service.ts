@@ -1,4 +1,4 @@
-import { and, eq, isNull } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { isUuid, uuidv7 } from "../../db/ids.ts";
 import { agents, apiKeys } from "../../db/schema.ts";
@@ -115,14 +115,17 @@ export function createAgentService(deps: AgentServiceDeps) {
   }
 
   /** The agent holding this key, or null for any unknown, rotated or malformed key. */
+  // Every authenticated request runs this: built once, prepared (one round trip, no query building per call).
+  const byKeyHash = db
+    .select({ agent: agents, keyHash: apiKeys.keyHash })
+    .from(apiKeys)
+    .innerJoin(agents, eq(agents.id, apiKeys.agentId))
+    .where(eq(apiKeys.keyHash, sql.placeholder("keyHash")))
+    .limit(1)
+    .prepare("agent_by_key_hash");
   async function authenticate(apiKey: string): Promise<Agent | null> {
     const keyHash = hash(apiKey);
-    const [row] = await db
-      .select({ agent: agents, keyHash: apiKeys.keyHash })
-      .from(apiKeys)
-      .innerJoin(agents, eq(agents.id, apiKeys.agentId))
-      .where(eq(apiKeys.keyHash, keyHash))
-      .limit(1);
+    const [row] = await byKeyHash.execute({ keyHash });
     const matches = hashesEqual(row?.keyHash ?? DUMMY_HASH, keyHash);
     return row && matches ? row.agent : null;
   }
