@@ -1,7 +1,21 @@
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 
 let lastMs = 0;
 let seq = 0;
+
+// Entropy drawn 4 KiB at a time: a call into the CSPRNG per id cost more than everything else an id needs (every
+// request gets one). Bytes are used once, front to back, and never handed out twice.
+const pool = Buffer.alloc(4096);
+let poolAt = pool.length;
+function randomInto(target: Buffer, length: number) {
+  if (poolAt + length > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  pool.copy(target, 0, poolAt, poolAt + length);
+  pool.fill(0, poolAt, poolAt + length);
+  poolAt += length;
+}
 
 /**
  * A lowercase hyphenated UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits. Within one millisecond a
@@ -17,9 +31,12 @@ export function uuidv7(now: number = Date.now()): string {
     now = lastMs;
   } else {
     lastMs = now;
-    seq = randomBytes(2).readUInt16BE(0) & 0x3ff; // leave headroom for the counter
+    const r = Buffer.allocUnsafe(2);
+    randomInto(r, 2);
+    seq = r.readUInt16BE(0) & 0x3ff; // leave headroom for the counter
   }
-  const b = randomBytes(16);
+  const b = Buffer.allocUnsafe(16);
+  randomInto(b, 16);
   b.writeUIntBE(now, 0, 6);
   b[6] = 0x70 | ((seq >> 8) & 0x0f);
   b[7] = seq & 0xff;

@@ -2,9 +2,9 @@ import { constants, crc32, deflateRawSync } from "node:zlib";
 
 /**
  * gzip for a cached body that ends differently on every request (the envelope's `request_id`): the shared head is
- * compressed once, ending in a full flush (byte-aligned, history reset, no final block), so each response only
- * compresses its few tail bytes as a fresh final deflate block and appends the gzip trailer, whose CRC-32 continues
- * from the head's. The result is one ordinary gzip member.
+ * compressed once, ending in a full flush (byte-aligned, history reset, no final block), so each response only adds
+ * its few tail bytes as a final *stored* deflate block (no compressor per request) and the gzip trailer, whose CRC-32
+ * continues from the head's. The result is one ordinary gzip member.
  */
 export type GzipHead = { bytes: Buffer; crc: number; length: number };
 
@@ -19,7 +19,9 @@ export function gzipWithTail(head: GzipHead, tail: Buffer): Buffer<ArrayBuffer> 
   const trailer = Buffer.alloc(8);
   trailer.writeUInt32LE(crc32(tail, head.crc), 0);
   trailer.writeUInt32LE((head.length + tail.length) % 2 ** 32, 4);
-  return Buffer.concat([head.bytes, deflateRawSync(tail, { level: 1 }), trailer]);
+  if (tail.length > 0xffff) throw new RangeError("a stored deflate block holds at most 65535 bytes");
+  const block = Buffer.from([0x01, tail.length & 0xff, tail.length >> 8, ~tail.length & 0xff, (~tail.length >> 8) & 0xff]);
+  return Buffer.concat([head.bytes, block, tail, trailer]);
 }
 
 /** Whether the request's Accept-Encoding allows gzip (`gzip`, `x-gzip` or `*`, not with q=0). */
@@ -27,8 +29,8 @@ export function acceptsGzip(header: string | undefined): boolean {
   if (!header) return false;
   let star = false;
   for (const part of header.split(",")) {
-    const [name = "", ...params] = part.trim().toLowerCase().split(";");
-    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
+    const [name = "", ...params] = part.toLowerCase().split(";").map((p) => p.trim());
+    const q = params.find((p) => p.startsWith("q="));
     const ok = q === undefined || Number(q.slice(2)) > 0;
     if (name === "gzip" || name === "x-gzip") return ok;
     if (name === "*") star = ok;
