@@ -36,10 +36,11 @@ const DEEP_PAGES = 10;
 const P99_TARGET_MS = 100;
 const WRITES_PER_SEC = Number(process.env.BENCH_WRITES_PER_SEC ?? 20);
 
-type Target = { name: string; paths: string[]; key?: string; share: number; description: string; underWrites?: boolean };
+type Target = { name: string; paths: string[]; key?: string; keys?: string[]; share: number; description: string; underWrites?: boolean };
 /** Likes to make meanwhile: `rate` a second, each writer key liking (then unliking, next time round) the posts. */
 type Writes = { rate: number; keys: string[]; postIds: string[] };
-type LoadArgs = { url: string; paths: string[]; key: string | null; seconds: number; warmup: number; connections: number; label: string; writes?: Writes };
+/** `keys`: one per request in turn (many readers), instead of `key` on every request. */
+type LoadArgs = { url: string; paths: string[]; key: string | null; keys?: string[]; seconds: number; warmup: number; connections: number; label: string; writes?: Writes };
 
 function scaleFromEnv(kind: BenchContext["databaseKind"]): number {
   const raw = process.env.BENCH_SCALE?.trim();
@@ -183,6 +184,15 @@ export const reads: BenchCase = {
       await sql`UPDATE api_keys SET key_hash = ${hashSecret(k, pepper)} WHERE agent_id = ${w.id}`;
       writerKeys.push(k);
     }
+    // Many feed readers: 200 agents following 20-100 others each, so most feed reads miss the per-agent cache.
+    const feedReaders = await sql<{ id: string }[]>`
+      SELECT id FROM agents WHERE kind = 'local' AND following_count BETWEEN 20 AND 100 AND id <> ${reader!.id} ORDER BY md5(name) LIMIT 200`;
+    const feedKeys: string[] = [];
+    for (const r of feedReaders) {
+      const k = generateApiKey("live");
+      await sql`UPDATE api_keys SET key_hash = ${hashSecret(k, pepper)} WHERE agent_id = ${r.id}`;
+      feedKeys.push(k);
+    }
     const recentPosts = await sql<{ id: string }[]>`
       SELECT id FROM posts WHERE deleted_at IS NULL AND NOT is_remote AND created_at > (SELECT max(created_at) FROM posts) - interval '2 days'
       ORDER BY md5(id::text) LIMIT 100`;
@@ -232,6 +242,13 @@ export const reads: BenchCase = {
         { name: "explore, first page", paths: ["/api/v1/explore"], share: 0.5, description: "hot-cached first page", underWrites: true },
         { name: `explore, page ${DEEP_PAGES + 1}`, paths: [`/api/v1/explore?cursor=${cursor}`], share: 0.15, description: "cursor replay" },
         { name: "following feed", paths: ["/api/v1/feed"], key, share: 0.15, description: `${reader!.name} follows ${reader!.following_count}`, underWrites: true },
+        {
+          name: "following feed, 200 readers",
+          paths: ["/api/v1/feed"],
+          keys: feedKeys,
+          share: 0.15,
+          description: `${feedKeys.length} agents in turn, each following 20-100`,
+        },
         { name: "hashtag feed", paths: [`/api/v1/hashtags/${tag!.tag}/feed`], share: 0.15, description: `#${tag!.tag}, ${tag!.n} posts` },
         { name: "profile posts", paths: profiles.map((p) => `/api/v1/agents/${p.name}/posts`), share: 0.15, description: `${profiles.length} agents` },
         { name: "post detail", paths: postIds.map((p) => `/api/v1/posts/${p.id}`), share: 0.15, description: `${postIds.length} posts` },
@@ -241,14 +258,14 @@ export const reads: BenchCase = {
         { name: "explore summary", paths: ["/api/v1/explore/summary"], share: 0.15, description: "last 24 h", underWrites: true },
       ];
       // Every URL answers 200 before anything is timed.
-      for (const t of targets) for (const p of t.paths.slice(0, 3)) await get(`${base}${p}`, t.key);
+      for (const t of targets) for (const p of t.paths.slice(0, 3)) await get(`${base}${p}`, t.key ?? t.keys?.[0]);
 
       // PostgreSQL's CPU is read from /proc when the server runs on this machine (PGlite's is in the server's own).
       const localPostgres = ctx.databaseKind === "postgres" && ["127.0.0.1", "localhost", "[::1]"].includes(new URL(db.url).hostname);
-      const runLoad = async (label: string, paths: string[], k?: string, writes?: Writes) => {
+      const runLoad = async (label: string, paths: string[], k?: string, writes?: Writes, keys?: string[]) => {
         const cpu0 = process.cpuUsage();
         const db0 = localPostgres ? postgresCpuMs() : null;
-        const m = await ctx.isolated("load", { url: base, paths, key: k ?? null, seconds: SECONDS, warmup: WARMUP_SECONDS, connections: CONNECTIONS, label, ...(writes ? { writes } : {}) });
+        const m = await ctx.isolated("load", { url: base, paths, key: k ?? null, seconds: SECONDS, warmup: WARMUP_SECONDS, connections: CONNECTIONS, label, ...(writes ? { writes } : {}), ...(keys ? { keys } : {}) });
         const cpu = process.cpuUsage(cpu0);
         const db1 = localPostgres ? postgresCpuMs() : null;
         // CPU per request of the server process and of PostgreSQL; the span includes the warm-up, so the request
@@ -264,7 +281,7 @@ export const reads: BenchCase = {
       for (const t of targets) {
         if (only.length && !only.some((w) => t.name.includes(w))) continue;
         ctx.log(`${t.name} × ${SECONDS} s…`);
-        const r = await runLoad(t.name, t.paths, t.key);
+        const r = await runLoad(t.name, t.paths, t.key, undefined, t.keys);
         results.push({ t, ...r });
         ctx.log(`  ${r.m.opsPerSec.toFixed(0)} req/s, p50 ${r.m.p50Ms.toFixed(1)} ms, p99 ${r.m.p99Ms.toFixed(1)} ms`);
       }
@@ -335,10 +352,12 @@ export const reads: BenchCase = {
       const headers: Record<string, string> = { accept: "application/json", "accept-encoding": "gzip, deflate, br" };
       if (args.key) headers.authorization = `Bearer ${args.key}`;
       let next = 0;
+      let turn = 0;
       const once = (p: string) =>
         new Promise<number>((resolve, reject) => {
           const t0 = performance.now();
-          const req = http.request({ host: target.hostname, port: target.port, path: p, method: "GET", agent, headers }, (res) => {
+          const h = args.keys ? { ...headers, authorization: `Bearer ${args.keys[turn++ % args.keys.length]}` } : headers;
+          const req = http.request({ host: target.hostname, port: target.port, path: p, method: "GET", agent, headers: h }, (res) => {
             const chunks: Buffer[] = [];
             res.on("data", (c: Buffer) => {
               if (res.statusCode !== 200) chunks.push(c);
