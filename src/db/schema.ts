@@ -39,6 +39,13 @@ export const agents = pgTable(
     locked: boolean("locked").notNull().default(false),
     outboxUrl: text("outbox_url"),
     movedToIri: text("moved_to_iri"),
+    /**
+     * What the account's own server says (`totalItems` of its followers, following and outbox collections), read when
+     * the account is looked up or refreshed; null where it hides them or we never asked. Our counts stay what we know.
+     */
+    remoteFollowerCount: integer("remote_follower_count"),
+    remoteFollowingCount: integer("remote_following_count"),
+    remotePostCount: integer("remote_post_count"),
     // --- moderation (admin, issue 10) ---
     /** Suspended: writes refused, profile and posts hidden; purged 30 days later unless lifted. */
     suspendedAt: ts("suspended_at"),
