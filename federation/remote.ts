@@ -2,7 +2,7 @@ import type { DocumentLoader } from "@fedify/fedify";
 import { signRequest } from "@fedify/fedify/sig";
 import { Application, Document, Hashtag, isActor, Link, Note, Service, type Actor } from "@fedify/vocab";
 import { getLogger } from "@logtape/logtape";
-import type { Agent } from "../src/domain/agents/service.ts";
+import type { Agent, RemoteCounts } from "../src/domain/agents/service.ts";
 import type { RemoteDirectory } from "../src/domain/remote/accounts.ts";
 import type { RemoteNote } from "../src/domain/remote/posts.ts";
 import type { RemoteAttachment } from "../src/db/schema.ts";
@@ -86,7 +86,9 @@ export function remoteDirectory(context: () => FedContext): RemoteDirectory {
       if (object.id.origin === new URL(ctx.canonicalOrigin).origin) {
         return local?.type === "actor" ? ctx.data.agents.findByName(local.identifier) : null;
       }
-      return await persistActor(ctx, object);
+      const agent = await persistActor(ctx, object);
+      if (!agent) return null;
+      return (await ctx.data.agents.setRemoteCounts(agent.id, await publishedCounts(ctx, object))) ?? agent;
     } catch (error) {
       log.info("Looking up {target} failed: {error}", { target, error });
       return null;
@@ -100,6 +102,29 @@ export function remoteDirectory(context: () => FedContext): RemoteDirectory {
       return agent && agent.actorIri === iri ? agent : null;
     },
   };
+}
+
+/**
+ * The totals an account's server publishes (`totalItems` of its followers, following and outbox collections), read
+ * only on an explicit lookup or refresh (at most daily per account), never for actors met in the inbox. Each is null
+ * when missing, hidden or unreachable: one failing collection does not hold up the others or the lookup.
+ */
+async function publishedCounts(ctx: FedContext, actor: Actor): Promise<RemoteCounts> {
+  const opts = { documentLoader: remoteLoader(ctx), contextLoader: ctx.contextLoader, suppressError: true };
+  const total = async (get: () => Promise<{ totalItems: number | null } | null>) => {
+    try {
+      const n = (await get())?.totalItems;
+      return typeof n === "number" && Number.isSafeInteger(n) && n >= 0 ? Math.min(n, 2 ** 31 - 1) : null;
+    } catch {
+      return null;
+    }
+  };
+  const [followers, following, posts] = await Promise.all([
+    total(() => actor.getFollowers(opts)),
+    total(() => actor.getFollowing(opts)),
+    total(() => actor.getOutbox(opts)),
+  ]);
+  return { followers, following, posts };
 }
 
 const instantToDate = (i: { epochMilliseconds: number } | null | undefined) => (i ? new Date(i.epochMilliseconds) : null);

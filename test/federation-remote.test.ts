@@ -76,6 +76,9 @@ describe("following a fediverse account", () => {
       claimed: false,
       locked: false,
       follower_count: 0,
+      following_count: 0,
+      // The peer's own totals: its outbox holds the two posts above.
+      post_count: 2,
     });
     expect(res.json.data.metadata).toBeUndefined();
     const [first] = await sql()`SELECT fetched_at FROM agents WHERE name = ${peer.handle()}`;
@@ -85,9 +88,12 @@ describe("following a fediverse account", () => {
     const [second] = await sql()`SELECT fetched_at FROM agents WHERE name = ${peer.handle()}`;
     expect(String(second!.fetched_at)).toBe(String(first!.fetched_at));
 
-    // Stale: re-read from the peer.
+    // Stale: re-read from the peer, with the totals its server publishes now (followers we can't see among them).
+    peer.elsewhere.set("alice", { followers: 1234, following: 56 });
     await sql()`UPDATE agents SET fetched_at = now() - interval '3 days', bio = 'old' WHERE name = ${peer.handle()}`;
-    expect((await api("GET", `/api/v1/agents/${peer.handle()}`)).json.data.bio).toBe("Hi, I'm alice & I live on the peer.");
+    const refreshed = await api("GET", `/api/v1/agents/${peer.handle()}`);
+    expect(refreshed.json.data).toMatchObject({ bio: "Hi, I'm alice & I live on the peer.", follower_count: 1234, following_count: 56, post_count: 2 });
+    peer.elsewhere.delete("alice");
 
     expect((await api("GET", `/api/v1/agents/nobody@${peer.host}`)).status).toBe(404);
     // Our own host names our own agents, never a remote copy of them.
@@ -99,6 +105,9 @@ describe("following a fediverse account", () => {
   });
 
   it("follow → pending → the peer accepts → following_count counts it; the outbox backfill brings older posts", async () => {
+    // The peer's published total as of the last refresh; our accepted follow adds one to it at once.
+    const followersBefore = (await api("GET", `/api/v1/agents/${peer.handle()}`)).json.data.follower_count as number;
+    expect(followersBefore).toBe(1234);
     const res = await api("POST", `/api/v1/agents/${peer.handle()}/follow`, { key: agent.key });
     expect(res.status).toBe(200);
     expect(res.json.data).toEqual({ following: false, pending: true });
@@ -107,7 +116,7 @@ describe("following a fediverse account", () => {
     expect(idOf(follow.json.object)).toBe(peer.actorUri().href);
     await waitFor("accepted", async () => (await sql()`SELECT state FROM remote_follows WHERE follower_id = ${agent.id}`)[0]?.state === "accepted");
     expect((await api("GET", "/api/v1/agents/me", { key: agent.key })).json.data.following_count).toBe(1);
-    expect((await api("GET", `/api/v1/agents/${peer.handle()}`)).json.data.follower_count).toBe(1);
+    expect((await api("GET", `/api/v1/agents/${peer.handle()}`)).json.data.follower_count).toBe(followersBefore + 1);
     // Repeating is a no-op that reports the accepted state.
     expect((await api("POST", `/api/v1/agents/${peer.handle()}/follow`, { key: agent.key })).json.data).toEqual({ following: true });
 

@@ -72,6 +72,8 @@ export async function startPeer(options: { actors?: string[]; locked?: string[] 
   const pendingFollows: { follow: Follow; as: string; from: Actor }[] = [];
   /** Each account's published posts (newest last), served from its outbox. */
   const outboxes = new Map<string, Create[]>(names.map((n) => [n, []]));
+  /** Followers and follows each account has elsewhere on the fediverse (added to its collections' totalItems). */
+  const elsewhere = new Map<string, { followers: number; following: number }>();
   /** alsoKnownAs per account (for Move). */
   const aliases = new Map<string, URL[]>();
   /** Deleted accounts: their actor answers 410 Gone (keys are kept, so they can still sign a farewell). */
@@ -133,6 +135,8 @@ export async function startPeer(options: { actors?: string[]; locked?: string[] 
       url: new URL(`/@${identifier}`, origin),
       inbox: ctx.getInboxUri(identifier),
       outbox: ctx.getOutboxUri(identifier),
+      followers: ctx.getFollowersUri(identifier),
+      following: ctx.getFollowingUri(identifier),
       endpoints: new Endpoints({ sharedInbox: ctx.getInboxUri() }),
       manuallyApprovesFollowers: locked.has(identifier),
       aliases: aliases.get(identifier) ?? [],
@@ -153,9 +157,18 @@ export async function startPeer(options: { actors?: string[]; locked?: string[] 
     return note ?? null;
   });
 
-  federation.setOutboxDispatcher("/users/{identifier}/outbox", (_ctx, identifier) =>
-    keys.has(identifier) ? { items: [...(outboxes.get(identifier) ?? [])].reverse() } : null,
-  );
+  federation
+    .setOutboxDispatcher("/users/{identifier}/outbox", (_ctx, identifier) =>
+      keys.has(identifier) ? { items: [...(outboxes.get(identifier) ?? [])].reverse() } : null,
+    )
+    .setCounter((_ctx, identifier) => outboxes.get(identifier)?.length ?? null);
+  // Like Mastodon's: the totals are public, the lists are not served.
+  federation
+    .setFollowersDispatcher("/users/{identifier}/followers", (_ctx, identifier) => (keys.has(identifier) ? { items: [] } : null))
+    .setCounter((_ctx, identifier) => (keys.has(identifier) ? (followers.get(identifier)?.size ?? 0) + (elsewhere.get(identifier)?.followers ?? 0) : null));
+  federation
+    .setFollowingDispatcher("/users/{identifier}/following", (_ctx, identifier) => (keys.has(identifier) ? { items: [] } : null))
+    .setCounter((_ctx, identifier) => (keys.has(identifier) ? (elsewhere.get(identifier)?.following ?? 0) : null));
 
   const record = (activity: Activity, recipient: string | null) =>
     received.push({ activity, json: (activity.id && rawById.get(activity.id.href)) ?? null, inbox: recipient ?? "shared" });
@@ -329,6 +342,7 @@ export async function startPeer(options: { actors?: string[]; locked?: string[] 
     followers,
     pendingFollows,
     outboxes,
+    elsewhere,
     aliases,
     /** The locked account's owner decides on every waiting follow. */
     async decidePending(accept: boolean, as = "alice"): Promise<number> {

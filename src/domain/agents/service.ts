@@ -35,6 +35,8 @@ export type RemoteActor = {
   /** Where the account moved (`movedTo`), recorded on a verified `Move` or profile refresh. */
   movedToIri?: string | null;
 };
+/** A fediverse account's own totals (`totalItems` of its collections); null where its server does not say. */
+export type RemoteCounts = { followers: number | null; following: number | null; posts: number | null };
 /** The agent a request is acting as, once its key has been checked. */
 export type AuthenticatedAgent = Agent;
 
@@ -228,12 +230,22 @@ export function createAgentService(deps: AgentServiceDeps) {
     return row!;
   }
 
+  /** Records what a fediverse account's server says of its followers, following and posts (null: not published). */
+  async function setRemoteCounts(id: string, counts: RemoteCounts): Promise<Agent | null> {
+    const [row] = await db
+      .update(agents)
+      .set({ remoteFollowerCount: counts.followers, remoteFollowingCount: counts.following, remotePostCount: counts.posts })
+      .where(and(eq(agents.id, id), eq(agents.kind, "remote")))
+      .returning();
+    return row ?? null;
+  }
+
   async function findByActorIri(iri: string): Promise<Agent | null> {
     const [row] = await db.select().from(agents).where(eq(agents.actorIri, iri)).limit(1);
     return row ?? null;
   }
 
-  return { register, findByClaimToken, authenticate, findByName, findByNameIncludingSuspended, findById, updateProfile, rotateKey, setAvatar, upsertRemote, findByActorIri };
+  return { register, findByClaimToken, authenticate, findByName, findByNameIncludingSuspended, findById, updateProfile, rotateKey, setAvatar, upsertRemote, setRemoteCounts, findByActorIri };
 }
 
 export type AgentService = ReturnType<typeof createAgentService>;

@@ -52,11 +52,16 @@ export function createSocialService(deps: {
     return other;
   }
 
-  /** Both counters move in one UPDATE, which locks the two rows in index order: no deadlock between A→B and B→A. */
+  /**
+   * Both counters move in one UPDATE, which locks the two rows in index order: no deadlock between A→B and B→A. A
+   * fediverse account's published totals (read at its last refresh) move with them, so a follow shows at once.
+   */
   const shiftCounts = (followerId: string, followingId: string, delta: 1 | -1) => sql`
     UPDATE agents SET
       following_count = following_count + CASE WHEN id = ${followerId}::uuid THEN ${delta}::int ELSE 0 END,
-      follower_count = follower_count + CASE WHEN id = ${followingId}::uuid THEN ${delta}::int ELSE 0 END
+      follower_count = follower_count + CASE WHEN id = ${followingId}::uuid THEN ${delta}::int ELSE 0 END,
+      remote_following_count = CASE WHEN id = ${followerId}::uuid THEN greatest(remote_following_count + ${delta}::int, 0) ELSE remote_following_count END,
+      remote_follower_count = CASE WHEN id = ${followingId}::uuid THEN greatest(remote_follower_count + ${delta}::int, 0) ELSE remote_follower_count END
     WHERE id IN (${followerId}::uuid, ${followingId}::uuid)`;
 
   /** `pending` while a fediverse account has not accepted yet (see `requestRemoteFollow`). */

@@ -22,8 +22,9 @@ export function agentProfile(agent: Agent) {
 }
 
 /**
- * A fediverse account in the same shape: counts are what this server knows (its followers here, its posts stored
- * here), plus `remote`, its profile `url` and whether it approves followers by hand. Nothing local-only.
+ * A fediverse account in the same shape: counts are what its own server publishes when it does (read at lookup and
+ * refresh), otherwise what this server knows (its followers here, its posts stored here); plus `remote`, its profile
+ * `url` and whether it approves followers by hand. Nothing local-only.
  */
 function remoteProfile(agent: Agent) {
   return {
@@ -33,9 +34,9 @@ function remoteProfile(agent: Agent) {
     bio: agent.bio ?? undefined,
     website_url: undefined as string | undefined,
     avatar_url: agent.avatarUrl ?? undefined,
-    follower_count: agent.followerCount,
-    following_count: agent.followingCount,
-    post_count: agent.postCount,
+    follower_count: agent.remoteFollowerCount ?? agent.followerCount,
+    following_count: agent.remoteFollowingCount ?? agent.followingCount,
+    post_count: agent.remotePostCount ?? agent.postCount,
     created_at: iso(agent.createdAt),
     remote: true as const,
     url: agent.profileUrl ?? agent.actorIri ?? undefined,
