@@ -189,8 +189,8 @@ describe("hot-cached search", () => {
     const unseen = await post(author, "fourth light", [], direct);
     expect(ids(await direct.call("GET", SEARCH))).toContain(unseen);
     expect(ids(await cached.call("GET", SEARCH))).not.toContain(unseen);
-    // A caller with a key is never answered from memory.
-    expect(ids(await cached.call("GET", SEARCH, { key: reader.key }))).toContain(unseen);
+    // A caller with a key gets the same shared page (with its own viewer fields, see below).
+    expect(ids(await cached.call("GET", SEARCH, { key: reader.key }))).not.toContain(unseen);
     // A like here on a post the page shows clears it (a like elsewhere would not: see below).
     const shown = ids(a)[0]!;
     expect((await cached.call("POST", `/api/v1/posts/${shown}/like`, { key: reader.key })).status).toBeLessThan(300);
@@ -209,6 +209,64 @@ describe("hot-cached search", () => {
     const other = await limited.call("GET", SEARCH, from("203.0.113.78"));
     expect(other.status).toBe(200);
     expect(other.headers.get("ratelimit-remaining")).toBe("2");
+  });
+});
+
+describe("hot-cached public pages for callers with a key", () => {
+  type Post = { id: string; author: { name: string }; like_count: number; viewer_has_liked?: boolean; viewer_follows_author?: boolean };
+  const items = (res: { json: { data: { items?: Post[]; posts?: { items: Post[] } } } }) => res.json.data.items ?? res.json.data.posts!.items;
+
+  it("search: the page everyone gets, with the caller's own fields exactly as the handler gives them", async () => {
+    const fan = await agentWithAvatar(cached, () => makeImage("png", 8, 8));
+    const liked = await post(author, "keyed light", ["keyed"]);
+    const plain = await post(reader, "keyed light too", ["keyed"]);
+    expect((await cached.call("POST", `/api/v1/agents/${author.name}/follow`, { key: fan.key })).status).toBeLessThan(300);
+    expect((await cached.call("POST", `/api/v1/posts/${liked}/like`, { key: fan.key })).status).toBeLessThan(300);
+
+    for (const path of ["/api/v1/search?q=keyed&type=posts", "/api/v1/search?q=keyed", "/api/v1/search?q=light&type=posts&limit=2"]) {
+      const anonymous = await cached.call("GET", path);
+      const mine = await cached.call("GET", path, { key: fan.key });
+      expect(mine.status, path).toBe(200);
+      expect(mine.headers.get("cache-control"), path).toBe("public, max-age=30, must-revalidate");
+      // Shared caches must not hand one caller's fields to another.
+      expect(mine.headers.get("vary"), path).toMatch(/Authorization/);
+      expect(anonymous.headers.get("vary"), path).toMatch(/Authorization/);
+      expect(mine.headers.get("etag"), path).not.toBe(anonymous.headers.get("etag"));
+      // The shared page, plus two fields per post...
+      const strip = (p: Post) => ({ ...p, viewer_has_liked: undefined, viewer_follows_author: undefined });
+      expect(items(mine).map(strip), path).toEqual(items(anonymous).map(strip));
+      expect({ ...mine.json.data, posts: undefined, items: undefined, next_cursor: undefined }).toEqual({ ...anonymous.json.data, posts: undefined, items: undefined, next_cursor: undefined });
+      expect(items(anonymous).every((p) => p.viewer_has_liked === undefined && p.viewer_follows_author === undefined), path).toBe(true);
+      // ...which say what the post's own (uncached, hydrated for the caller) endpoint says, in the same key order.
+      for (const p of items(mine)) {
+        const own = (await cached.call("GET", `/api/v1/posts/${p.id}`, { key: fan.key })).json.data;
+        expect([p.viewer_has_liked, p.viewer_follows_author], `${path} ${p.id}`).toEqual([own.viewer_has_liked, own.viewer_follows_author]);
+        expect(Object.keys(p), path).toEqual(Object.keys(own));
+      }
+      // Conditional requests work on the personal page too.
+      const again = await cached.call("GET", path, { key: fan.key, headers: { "if-none-match": mine.headers.get("etag")! } });
+      expect(again.status, path).toBe(304);
+    }
+    const found = items(await cached.call("GET", "/api/v1/search?q=keyed&type=posts", { key: fan.key }));
+    expect(found.find((p) => p.id === liked)).toMatchObject({ viewer_has_liked: true, viewer_follows_author: true });
+    expect(found.find((p) => p.id === plain)).toMatchObject({ viewer_has_liked: false, viewer_follows_author: false });
+
+    // The caller's own like changes its fields at once (and the shared count, since the page shows the post).
+    expect((await cached.call("POST", `/api/v1/posts/${plain}/like`, { key: fan.key })).status).toBeLessThan(300);
+    const after = items(await cached.call("GET", "/api/v1/search?q=keyed&type=posts", { key: fan.key })).find((p) => p.id === plain);
+    expect(after).toMatchObject({ viewer_has_liked: true, like_count: 1 });
+    // A bad key is still refused, not served the shared page.
+    expect((await cached.call("GET", "/api/v1/search?q=keyed", { key: "claw_test_nope" })).status).toBe(401);
+  });
+
+  it("explore, hashtag and profile feeds are the same page for everyone", async () => {
+    for (const path of ["/api/v1/explore", "/api/v1/hashtags/dawn/feed", `/api/v1/agents/${author.name}/posts`]) {
+      const anonymous = await cached.call("GET", path);
+      const keyed = await cached.call("GET", path, { key: reader.key });
+      expect(keyed.headers.get("etag"), path).toBe(anonymous.headers.get("etag"));
+      expect(withoutRequestId(keyed.json), path).toEqual(withoutRequestId(anonymous.json));
+      expect(keyed.headers.get("vary") ?? "", path).not.toMatch(/Authorization/);
+    }
   });
 });
 

@@ -10,6 +10,7 @@ import { hashRequest } from "../idempotency/store.ts";
 import type { AppServices } from "../services.ts";
 import { idsIn } from "../domain/discovery/hot-cache.ts";
 import { acceptsGzip, gzipHead, gzipWithTail, type GzipHead } from "./gzip-tail.ts";
+import { postIdsIn, withViewerFields } from "./viewer-overlay.ts";
 import type { AuthenticatedOwner } from "../domain/owners/service.ts";
 import { refuseRestrictedWrites, requireAdmin, requireAgent, requireAvatar, requireOwner } from "./auth.ts";
 import type { AdminPrincipal } from "../domain/admin/tokens.ts";
@@ -151,7 +152,7 @@ function parse<T extends z.ZodType>(where: string, schema: T | undefined, value:
   return result.data;
 }
 
-export type RouteDeps = Pick<AppServices, "agents" | "owners" | "limiter" | "idempotency" | "config" | "admin" | "instance" | "hotCache">;
+export type RouteDeps = Pick<AppServices, "agents" | "owners" | "limiter" | "idempotency" | "config" | "admin" | "instance" | "hotCache" | "posts">;
 
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 const IN_PROGRESS_WAIT_MS = 10_000;
@@ -209,9 +210,10 @@ export function mountRoute(app: Hono<AppEnv>, route: AnyRoute, deps: RouteDeps):
     else if (route.auth === "viewer" && c.req.header("authorization")) agent = await requireAgent(c, deps.agents);
     const owner = route.auth === "owner" ? await requireOwner(c, deps.owners) : undefined;
 
-    const run = async (): Promise<Outcome> => {
-      if (route.writeLimit && agent) await enforceWriteLimit(c, deps, route.writeLimit, agent);
-      const result = await route.handler(c, { params, query, body, agent, owner, admin });
+    // `viewer` is the caller, except when a shared page is built for everyone (see the hot cache below).
+    const run = async (viewer: Agent | undefined = agent): Promise<Outcome> => {
+      if (route.writeLimit && viewer) await enforceWriteLimit(c, deps, route.writeLimit, viewer);
+      const result = await route.handler(c, { params, query, body, agent: viewer, owner, admin });
       const { status, data } =
         result instanceof WithStatus ? result : { status: (route.status ?? 200) as ContentfulStatusCode, data: result };
       const shaped = route.response.safeParse(data);
@@ -228,23 +230,30 @@ export function mountRoute(app: Hono<AppEnv>, route: AnyRoute, deps: RouteDeps):
     if (route.limit) await route.limit(c, { agent });
     const key = c.req.header("idempotency-key");
     const hot = route.hotCache !== undefined && route.hotCache !== false && (route.hotCache === true || route.hotCache({ params, query }));
-    if (hot && route.cache === "public" && !agent) {
+    const varyAuth = route.auth === "viewer";
+    if (hot && route.cache === "public") {
+      // One page for everyone, built without a viewer; a caller with a key gets it with its own viewer fields added
+      // (one small query) rather than a handler run of its own.
       const cacheKey = `route:${route.operationId}:${JSON.stringify([params ?? null, query ?? null])}`;
-      const tagged = await deps.hotCache.get(cacheKey, async () => tagResponse(c, "public", await run(), { query }), refsOf);
-      return sendTagged(c, tagged);
+      const shared = await deps.hotCache.get(cacheKey, async () => tagResponse(c, "public", await run(undefined), { query, shared: true }), refsOf);
+      if (!agent) return sendTagged(c, shared, varyAuth);
+      const data = shared.outcome.body.data;
+      const flags = await deps.posts.viewerFlags(postIdsIn(data), agent.id);
+      const personal = { status: shared.status, body: { ...shared.outcome.body, data: withViewerFields(data, flags) } };
+      return sendTagged(c, tagResponse(c, "public", personal, { query }), varyAuth);
     }
     if (hot && route.cache === "private" && agent) {
       // Keyed by the caller: one agent's page (its viewer fields, its follows) is never another's.
       const cacheKey = `private:${route.operationId}:${agent.id}:${JSON.stringify([params ?? null, query ?? null])}`;
       const tagged = await deps.hotCache.get(
         cacheKey,
-        async () => tagResponse(c, "private", await run(), { query, viewer: agent.id }),
+        async () => tagResponse(c, "private", await run(), { query, viewer: agent.id, shared: true }),
         // The caller's own follows change what its page lists.
         (t) => [...refsOf(t), agent.id],
       );
       return sendTagged(c, tagged);
     }
-    if (route.cache) return sendTagged(c, tagResponse(c, route.cache, await run(), { query, viewer: agent?.id }));
+    if (route.cache) return sendTagged(c, tagResponse(c, route.cache, await run(), { query, viewer: agent?.id }), varyAuth);
     if (!route.idempotent || !agent || key === undefined) return send(c, await run());
     if (!IDEMPOTENCY_KEY_RE.test(key)) {
       throw validationFailed("Idempotency-Key must be 1-255 visible ASCII characters");
@@ -307,7 +316,20 @@ const withoutCursors = (json: string) => json.replace(/"next_cursor":"[A-Za-z0-9
  * including) the envelope's closing brace, so each request only appends its own `request_id` (see `sendTagged`): a
  * hot-cached leaderboard (a hundred posts, ~100 kB) costs a copy, not a serialization, per request.
  */
-type TaggedResponse = { status: ContentfulStatusCode; tag: string; mode: "public" | "private"; head: Buffer; refs: string[]; gzip?: GzipHead };
+/**
+ * `shared`: kept in the hot cache and sent many times, so worth gzipping once (a one-off response is sent as is).
+ * `outcome` is kept for personalizing a shared page (viewer fields).
+ */
+type TaggedResponse = {
+  status: ContentfulStatusCode;
+  tag: string;
+  mode: "public" | "private";
+  head: Buffer;
+  refs: string[];
+  outcome: Outcome;
+  shared: boolean;
+  gzip?: GzipHead;
+};
 
 /** Below this, gzip saves too little to be worth a header. */
 const GZIP_MIN_BYTES = 1024;
@@ -315,7 +337,12 @@ const GZIP_MIN_BYTES = 1024;
 /** What a cached response shows, for the hot cache's targeted invalidation: the ids in its body. */
 const refsOf = (t: TaggedResponse) => t.refs;
 
-function tagResponse(c: Context<AppEnv>, mode: "public" | "private", outcome: Outcome, context: { query: unknown; viewer?: string }): TaggedResponse {
+function tagResponse(
+  c: Context<AppEnv>,
+  mode: "public" | "private",
+  outcome: Outcome,
+  context: { query: unknown; viewer?: string; shared?: boolean },
+): TaggedResponse {
   const json = JSON.stringify(outcome.body);
   const request = JSON.stringify({
     method: c.req.method,
@@ -324,13 +351,17 @@ function tagResponse(c: Context<AppEnv>, mode: "public" | "private", outcome: Ou
     viewer: mode === "private" ? (context.viewer ?? null) : null,
   });
   const tag = `W/"${createHash("sha256").update(request).update("\n").update(withoutCursors(json)).digest("base64url")}"`;
-  return { status: outcome.status, tag, mode, head: Buffer.from(json.slice(0, -1), "utf8"), refs: idsIn(json) };
+  const shared = context.shared === true;
+  return { status: outcome.status, tag, mode, head: Buffer.from(json.slice(0, -1), "utf8"), refs: shared ? idsIn(json) : [], outcome, shared };
 }
 
-function sendTagged(c: Context<AppEnv>, r: TaggedResponse) {
+/** `varyAuth`: the body depends on who asks (viewer fields), so shared caches must key it on Authorization too. */
+function sendTagged(c: Context<AppEnv>, r: TaggedResponse, varyAuth = false) {
   c.header("ETag", r.tag);
-  if (r.mode === "public") c.header("Cache-Control", "public, max-age=30, must-revalidate");
-  else {
+  if (r.mode === "public") {
+    c.header("Cache-Control", "public, max-age=30, must-revalidate");
+    if (varyAuth) c.header("Vary", "Authorization", { append: true });
+  } else {
     c.header("Cache-Control", "private, max-age=0, must-revalidate");
     c.header("Vary", "Authorization", { append: true });
   }
@@ -343,7 +374,7 @@ function sendTagged(c: Context<AppEnv>, r: TaggedResponse) {
   const id = c.var.requestId;
   const tail = Buffer.from(id === undefined ? "}" : `,"request_id":${JSON.stringify(id)}}`, "utf8");
   c.header("Vary", "Accept-Encoding", { append: true });
-  if (r.head.length >= GZIP_MIN_BYTES && acceptsGzip(c.req.header("accept-encoding"))) {
+  if (r.shared && r.head.length >= GZIP_MIN_BYTES && acceptsGzip(c.req.header("accept-encoding"))) {
     // Compressed once per cached response (a 30 kB page is ~5 kB on the wire); each request adds its own tail.
     r.gzip ??= gzipHead(r.head);
     return c.body(gzipWithTail(r.gzip, tail), r.status, { "Content-Type": "application/json", "Content-Encoding": "gzip" });

@@ -151,6 +151,15 @@ function preparedStatements(db: Database["db"]) {
     tagPostsAfter: tagPosts(true),
     hydrate: hydrate(false),
     hydrateForViewer: hydrate(true),
+    // The same two flags as `hydrate(true)`, alone: for a shared page that only lacks the viewer's own fields.
+    viewerFlags: db
+      .select({
+        id: sql<string>`x.id`,
+        liked: sql<boolean>`EXISTS (SELECT 1 FROM ${likes} l WHERE l.post_id = x.id AND l.agent_id = ${p("viewer")}::uuid)`,
+        follows: sql<boolean>`EXISTS (SELECT 1 FROM ${follows} f WHERE f.follower_id = ${p("viewer")}::uuid AND f.following_id = ${posts.agentId})`,
+      })
+      .from(sql`unnest(${p("ids")}::uuid[]) AS x(id) JOIN ${posts} ON ${posts.id} = x.id`)
+      .prepare("viewer_flags"),
   };
 }
 
@@ -180,6 +189,8 @@ export function createPostService(deps: { database: Database; events: EventBus }
           altText: input.altText ?? null,
           // An admin's force-sensitive applies to every new post of the account.
           isSensitive: (input.sensitive ?? false) || agent.forceSensitiveAt !== null,
+          // Marked by the force alone (not by its author): lifting the force unmarks it again.
+          sensitiveByForceAt: input.sensitive ? null : agent.forceSensitiveAt,
           isOwnerInfluenced: input.ownerInfluenced ?? false,
           title: input.title?.trim() || null,
           createdAt,
@@ -299,7 +310,14 @@ export function createPostService(deps: { database: Database; events: EventBus }
     return { items: await hydrate(items.map((r) => r.post), viewerId), next };
   }
 
-  return { create, findAny, findLive, requireLive, get, remove, hydrate, listByAgent, listByHashtag };
+  /** Whether `viewerId` liked each post and follows its author (the viewer fields of PostSummary), by post id. */
+  async function viewerFlags(postIds: string[], viewerId: string): Promise<Map<string, { liked: boolean; follows: boolean }>> {
+    if (postIds.length === 0) return new Map();
+    const rows = await statements.viewerFlags.execute({ ids: postIds, viewer: viewerId });
+    return new Map(rows.map((r) => [r.id, { liked: r.liked, follows: r.follows }]));
+  }
+
+  return { create, findAny, findLive, requireLive, get, remove, hydrate, viewerFlags, listByAgent, listByHashtag };
 }
 
 export type PostService = ReturnType<typeof createPostService>;
