@@ -98,9 +98,10 @@ export type RouteDef<
    * Serve this public read from the in-process hot cache (src/domain/discovery/hot-cache.ts): the whole response
    * (validated, serialized and tagged once) is shared by every caller asking with the same path and query, for at
    * most HOT_CACHE_MS and until a write clears it, so a burst of readers costs one handler run and each hit about
-   * what GET /health costs. Only for `cache: "public"` routes whose response is the same for everyone and whose
-   * handler does not use its Context (a cached run may answer later requests); a request that identifies a viewer
-   * is never served from it. A function chooses per request.
+   * what GET /health costs. Only for `cache: "public"` routes whose handler does not use its Context (a cached run
+   * may answer later requests) and whose response differs between callers only by PostSummary's viewer fields: a
+   * caller with a key gets the shared page with its own fields filled in (src/http/viewer-overlay.ts). A function
+   * chooses per request.
    *
    * On a `cache: "private"` route it keeps each authenticated caller's own response under a key that includes the
    * caller (never shared between callers, never used without one), with the same lifetime and invalidation.
