@@ -254,6 +254,7 @@ export const reads: BenchCase = {
         { name: "post detail", paths: postIds.map((p) => `/api/v1/posts/${p.id}`), share: 0.15, description: `${postIds.length} posts` },
         { name: "search posts", paths: searches.map((q) => `/api/v1/search?q=${q}&type=posts`), share: 0.05, description: searches.join("/") },
         { name: "search all", paths: searches.map((q) => `/api/v1/search?q=${q}`), share: 0.05, description: "agents+hashtags+posts" },
+        { name: "search posts, with a key", paths: searches.map((q) => `/api/v1/search?q=${q}&type=posts`), key, share: 0.05, description: "viewer fields on the shared page" },
         { name: "leaderboard daily", paths: ["/api/v1/leaderboard/daily"], share: 0.15, description: "yesterday, provisional", underWrites: true },
         { name: "explore summary", paths: ["/api/v1/explore/summary"], share: 0.15, description: "last 24 h", underWrites: true },
       ];
