@@ -3,6 +3,7 @@ import type { Database } from "../../db/client.ts";
 import { isUuid } from "../../db/ids.ts";
 import { agents, hashtags, postHashtags, posts } from "../../db/schema.ts";
 import { invalid } from "../errors.ts";
+import { notLimitedAuthor } from "../moderation/visibility.ts";
 import { HOT, type PostService } from "../posts/service.ts";
 
 /**
@@ -28,10 +29,12 @@ const badCursor = () => invalid("Invalid cursor", "Pass the nextCursor of the pr
 export function createTrendingService(deps: { database: Database; posts: PostService }) {
   const { db } = deps.database;
 
+  // As in explore: no fediverse posts, nothing of suspended or limited accounts (moderation).
   const visible = and(
     isNull(posts.deletedAt),
     eq(posts.isRemote, false),
     sql`NOT EXISTS (SELECT 1 FROM ${agents} WHERE ${agents.id} = ${posts.agentId} AND ${agents.suspendedAt} IS NOT NULL)`,
+    notLimitedAuthor(posts.agentId),
   );
 
   /** Where the page after `cursorId` starts in this bucket's order, or 400 for an id that is no post. */
