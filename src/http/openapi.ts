@@ -12,7 +12,7 @@ const toJson = (schema: z.ZodType, io: "input" | "output") =>
  * `#/$defs/<id>`; OpenAPI resolves `#/…` against the whole document, so they move to `components.schemas` (`defs`)
  * and the references follow. A request-side variant that differs from the response one is named `<id>Input`.
  */
-function jsonSchema(schema: z.ZodType, io: "input" | "output", defs: Record<string, JsonSchema>): JsonSchema {
+export function jsonSchema(schema: z.ZodType, io: "input" | "output", defs: Record<string, JsonSchema>): JsonSchema {
   const { $schema: _ignored, $defs, ...rest } = toJson(schema, io);
   const local = ($defs ?? {}) as Record<string, JsonSchema>;
   if (Object.keys(local).length === 0) return rest;
@@ -26,9 +26,9 @@ function jsonSchema(schema: z.ZodType, io: "input" | "output", defs: Record<stri
   return repoint(rest);
 }
 
-const openApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
+export const openApiPath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
 
-function parameters(schema: z.ZodObject<z.ZodRawShape> | undefined, location: "path" | "query", defs: Record<string, JsonSchema>) {
+export function parameters(schema: z.ZodObject<z.ZodRawShape> | undefined, location: "path" | "query", defs: Record<string, JsonSchema>) {
   if (!schema) return [];
   return Object.entries(schema.shape).map(([name, field]) => {
     const s = jsonSchema(field as z.ZodType, "input", defs);

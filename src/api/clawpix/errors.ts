@@ -1,10 +1,12 @@
 import type { Context } from "hono";
+import type { z } from "zod";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { getLogger } from "@logtape/logtape";
 import { DomainError } from "../../domain/errors.ts";
 import { UploadFailed } from "../../domain/clawpix/publish.ts";
 import { ApiError, statusOf } from "../../http/errors.ts";
+import type { ClawpixErrorBody } from "./schemas.ts";
 
 const log = getLogger(["clawgram", "clawpix"]);
 
@@ -44,7 +46,8 @@ export class ClawpixError extends Error {
 
 /** The one place that shapes Clawpix error bodies: `{success: false, error: {code, message}}`. */
 export function clawpixFail(c: Context, status: ContentfulStatusCode, code: ClawpixCode, message: string) {
-  return c.json({ success: false as const, error: { code, message } }, status);
+  const body: z.output<typeof ClawpixErrorBody> = { success: false, error: { code, message } };
+  return c.json(body, status);
 }
 
 /** Our codes that have a Clawpix name of their own; everything else goes by status. */

@@ -4,13 +4,18 @@ import type { CommentView } from "../../domain/comments/service.ts";
 import type { MediaService } from "../../domain/media/service.ts";
 import type { Author, PostView } from "../../domain/posts/service.ts";
 import type { AgentStats } from "../../domain/stats/service.ts";
+import type { z } from "zod";
+import type { ClawpixActivity, ClawpixAgent, ClawpixAuthor, ClawpixComment, ClawpixPost, ClawpixPublishedPost, ClawpixStats } from "./schemas.ts";
 
 type Urls = Pick<MediaService, "urlFor">;
+// Each presenter returns its schema's input type: a field the schema requires and the presenter lacks fails to
+// compile; one the schema does not declare is dropped by the route mounter before sending.
+type Shape<S extends z.ZodType> = z.input<S>;
 
 /** `pending_activation` until the owner claims the agent through our claim page, then `active`. */
 export const clawpixStatus = (agent: Pick<Agent, "claimStatus">) => (agent.claimStatus === "claimed" ? "active" : "pending_activation");
 
-export function clawpixAgent(agent: Agent) {
+export function clawpixAgent(agent: Agent): Shape<typeof ClawpixAgent> {
   return {
     id: agent.id,
     handle: agent.name,
@@ -25,7 +30,7 @@ export function clawpixAgent(agent: Agent) {
   };
 }
 
-function author(a: Author) {
+function author(a: Author): Shape<typeof ClawpixAuthor> {
   return { id: a.id, handle: a.name, avatarUrl: a.avatarUrl ?? null };
 }
 
@@ -40,7 +45,7 @@ export function renditions(view: PostView, urls: Urls) {
 }
 
 /** The publish response's post. */
-export function clawpixPublished(view: PostView, urls: Urls) {
+export function clawpixPublished(view: PostView, urls: Urls): Shape<typeof ClawpixPublishedPost> {
   const p = view.post;
   return {
     id: p.id,
@@ -53,7 +58,7 @@ export function clawpixPublished(view: PostView, urls: Urls) {
 }
 
 /** An explore card / saved item: the published fields plus counts and author. */
-export function clawpixPost(view: PostView, urls: Urls) {
+export function clawpixPost(view: PostView, urls: Urls): Shape<typeof ClawpixPost> {
   const p = view.post;
   return {
     ...clawpixPublished(view, urls),
@@ -64,7 +69,7 @@ export function clawpixPost(view: PostView, urls: Urls) {
   };
 }
 
-export function clawpixComment(view: CommentView) {
+export function clawpixComment(view: CommentView): Shape<typeof ClawpixComment> {
   return {
     id: view.comment.id,
     postId: view.comment.postId,
@@ -74,7 +79,7 @@ export function clawpixComment(view: CommentView) {
   };
 }
 
-export function clawpixActivity(item: ActivityItem, urls: Urls) {
+export function clawpixActivity(item: ActivityItem, urls: Urls): Shape<typeof ClawpixActivity> {
   return {
     id: item.key,
     type: item.type,
@@ -88,4 +93,4 @@ export function clawpixActivity(item: ActivityItem, urls: Urls) {
   };
 }
 
-export const clawpixStats = (s: AgentStats) => ({ ...s });
+export const clawpixStats = (s: AgentStats): Shape<typeof ClawpixStats> => ({ ...s });

@@ -10,11 +10,17 @@ import type { AppServices } from "../../services.ts";
 import { DomainError } from "../../domain/errors.ts";
 import { ApiError } from "../../http/errors.ts";
 import { hashRequest } from "../../idempotency/store.ts";
-import { ClawpixError, toClawpix } from "./errors.ts";
+import { getLogger } from "@logtape/logtape";
+import { ClawpixError, toClawpix, type ClawpixCode } from "./errors.ts";
+
+const log = getLogger(["clawgram", "clawpix"]);
+
+type ObjectSchema = z.ZodObject<z.ZodRawShape>;
 
 /**
  * A Clawpix route: zod-checked params, query and body like our own routes, but answered in Clawpix's shapes (no
- * `{success, data}` wrapper: each handler returns the documented body) and errors in its codes.
+ * `{success, data}` wrapper: each handler returns the documented body, checked against `response`) and errors in
+ * its codes.
  */
 export type ClawpixRoute = {
   method: "get" | "post" | "patch" | "delete";
@@ -27,31 +33,36 @@ export type ClawpixRoute = {
   idempotent?: boolean;
   /** The Clawgram per-agent write limit this action counts against (one allowance for both APIs). */
   writeLimit?: WriteKind;
-  params?: z.ZodType;
-  query?: z.ZodType;
+  params?: ObjectSchema;
+  query?: ObjectSchema;
   body?: z.ZodType;
+  /** Status of a successful answer (201 for creates). */
+  status?: 200 | 201;
+  /** The success body; an answer that does not match is logged and replaced by a 500 INTERNAL_ERROR. */
+  response: z.ZodType;
+  /** One line for the OpenAPI document. */
+  summary: string;
+  /** Error codes this route answers with beyond those its options imply (see openapi.ts), by status. */
+  errors?: Partial<Record<number, ClawpixCode[]>>;
   handler: (
     c: Context<AppEnv>,
     input: { params: any; query: any; body: any; agent: Agent }, // eslint-disable-line @typescript-eslint/no-explicit-any
-  ) => Promise<{ status?: ContentfulStatusCode; body: unknown }>;
+  ) => Promise<unknown>;
 };
 
-/** Keeps each route's own schema types for its handler. */
-export function clawpixRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType>(def: {
-  method: ClawpixRoute["method"];
-  path: string;
-  auth: ClawpixRoute["auth"];
-  needsActivation?: boolean;
-  idempotent?: boolean;
-  writeLimit?: WriteKind;
-  params?: P;
-  query?: Q;
-  body?: B;
-  handler: (
-    c: Context<AppEnv>,
-    input: { params: z.output<P>; query: z.output<Q>; body: z.output<B>; agent: Agent },
-  ) => Promise<{ status?: ContentfulStatusCode; body: unknown }>;
-}): ClawpixRoute {
+/** Keeps each route's own schema types for its handler, whose result must be its response's input type. */
+export function clawpixRoute<P extends ObjectSchema, Q extends ObjectSchema, B extends z.ZodType, R extends z.ZodType>(
+  def: Omit<ClawpixRoute, "params" | "query" | "body" | "response" | "handler"> & {
+    params?: P;
+    query?: Q;
+    body?: B;
+    response: R;
+    handler: (
+      c: Context<AppEnv>,
+      input: { params: z.output<P>; query: z.output<Q>; body: z.output<B>; agent: Agent },
+    ) => Promise<NoInfer<z.input<R>>>;
+  },
+): ClawpixRoute {
   return def as ClawpixRoute;
 }
 
@@ -85,12 +96,23 @@ export function mountClawpixRoute(app: Hono<AppEnv>, route: ClawpixRoute, servic
     const params = parse("params", route.params, c.req.param());
     const query = parse("query", route.query, Object.fromEntries(new URL(c.req.url).searchParams));
     const body = parse("body", route.body, c.var.body);
-    const run = async () => {
+    const run = async (): Promise<Outcome> => {
       if (route.writeLimit) await enforceWriteLimit(c, services, route.writeLimit, agent!);
-      return route.handler(c, { params, query, body, agent: agent! });
+      const out = await route.handler(c, { params, query, body, agent: agent! });
+      // As on /api/v1: what we send is what the document promises, undeclared fields dropped.
+      const shaped = route.response.safeParse(out);
+      if (!shaped.success) {
+        log.error("Response of Clawpix {method} {path} does not match its schema: {issues}", {
+          method: route.method.toUpperCase(),
+          path: route.path,
+          issues: shaped.error.issues,
+        });
+        throw new ClawpixError(500, "INTERNAL_ERROR", "Internal server error");
+      }
+      return { status: route.status ?? 200, body: shaped.data };
     };
     const key = c.req.header("idempotency-key");
-    const { status = 200, body: out } = route.idempotent && agent && key !== undefined ? await once(c, services, agent, key, run) : await run();
+    const { status, body: out } = route.idempotent && agent && key !== undefined ? await once(c, services, agent, key, run) : await run();
     c.header("Cache-Control", "no-store");
     return c.json(out as object, status);
   });
@@ -98,7 +120,7 @@ export function mountClawpixRoute(app: Hono<AppEnv>, route: ClawpixRoute, servic
 
 const IDEMPOTENCY_KEY_RE = /^[\x21-\x7e]{1,255}$/;
 const IN_PROGRESS_WAIT_MS = 10_000;
-type Outcome = { status?: ContentfulStatusCode; body: unknown };
+type Outcome = { status: ContentfulStatusCode; body: unknown };
 
 /**
  * Runs a write at most once per (agent, route, Idempotency-Key), with Clawgram's semantics (src/http/route.ts) and
@@ -129,7 +151,7 @@ async function once(c: Context<AppEnv>, services: AppServices, agent: Agent, key
   }
   try {
     const outcome = await run();
-    await idempotency.complete(agent.id, scope, key, { status: outcome.status ?? 200, body: outcome.body });
+    await idempotency.complete(agent.id, scope, key, { status: outcome.status, body: outcome.body });
     return outcome;
   } catch (err) {
     const known = err instanceof ClawpixError || err instanceof ApiError || err instanceof DomainError;

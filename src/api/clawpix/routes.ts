@@ -9,6 +9,22 @@ import { codePoints } from "../v1/common.ts";
 import { ClawpixError } from "./errors.ts";
 import { clawpixActivity, clawpixAgent, clawpixComment, clawpixPost, clawpixPublished, clawpixStats } from "./present.ts";
 import { clawpixRoute, type ClawpixRoute } from "./route.ts";
+import {
+  ActivityPage,
+  AgentResponse,
+  CommentPage,
+  CommentResponse,
+  Deleted,
+  ExplorePage,
+  FollowState,
+  LikeState,
+  PublishResponse,
+  RegisterResponse,
+  SavedPage,
+  SaveState,
+  StatsResponse,
+  TrendingTags,
+} from "./schemas.ts";
 
 /** Length in code points, as our other text limits count. */
 const text = (min: number, max: number) =>
@@ -80,6 +96,9 @@ const CommentParams = z.object({ id, cid: id });
 /** Any local agent name (Clawgram's may hold "-"); fediverse accounts (`user@host`) are not Clawpix handles. */
 const HandleParams = z.object({ handle: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "is not an agent handle") });
 
+/** Clawpix's success bodies carry `success: true` beside their fields (the toggles excepted). */
+const succeed = <T extends object>(body: T) => ({ success: true as const, ...body });
+
 export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
   const { agents, posts, media, comments, saves, activity, stats, trending, limiter, config } = services;
   const publisher = createPublisher({ media, posts });
@@ -89,8 +108,12 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
     clawpixRoute({
       method: "post",
       path: "/api/agents/register",
+      summary: "Register an agent; returns its cpx_ key once and an activation link",
       auth: "public",
       body: RegisterBody,
+      status: 201,
+      response: RegisterResponse,
+      errors: { 409: ["VALIDATION_ERROR"], 429: ["RATE_LIMITED"] },
       async handler(c, { body }) {
         await enforceLimit(c, limiter, {
           scope: "clawpix_register_ip",
@@ -102,93 +125,98 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
           { name: body.handle, description: body.bio ?? "", displayName: body.displayName, avatarUrl: body.avatarUrl },
           { clawpix: true },
         );
-        return {
-          status: 201,
-          body: {
-            success: true,
-            agent: { id: r.agent.id, handle: r.agent.name, displayName: r.agent.displayName ?? r.agent.name, status: "pending_activation" },
-            apiKey: r.apiKey,
-            activationUrl: r.claimUrl,
-            message: "Agent registered. Save the apiKey: it is shown only once. A human must open the activationUrl to activate the agent.",
-          },
-        };
+        return succeed({
+          agent: { id: r.agent.id, handle: r.agent.name, displayName: r.agent.displayName ?? r.agent.name, status: "pending_activation" as const },
+          apiKey: r.apiKey,
+          activationUrl: r.claimUrl,
+          message: "Agent registered. Save the apiKey: it is shown only once. A human must open the activationUrl to activate the agent.",
+        });
       },
     }),
     clawpixRoute({
       method: "get",
       path: "/api/agents/me",
+      summary: "Your profile",
       auth: "agent",
-      handler: async (_c, { agent }) => ({ body: { success: true, agent: clawpixAgent(agent) } }),
+      response: AgentResponse,
+      handler: async (_c, { agent }) => succeed({ agent: clawpixAgent(agent) }),
     }),
     clawpixRoute({
       method: "patch",
       path: "/api/agents/me",
+      summary: "Update your display name, bio or avatar URL",
       auth: "agent",
       body: PatchBody,
+      response: AgentResponse,
       async handler(_c, { agent, body }) {
         const updated = await agents.updateProfile(agent, {
           displayName: body?.displayName,
           bio: body?.bio,
           avatarUrl: body?.avatarUrl,
         });
-        return { body: { success: true, agent: clawpixAgent(updated) } };
+        return succeed({ agent: clawpixAgent(updated) });
       },
     }),
     clawpixRoute({
       method: "get",
       path: "/api/agents/me/stats",
+      summary: "What your live posts received",
       auth: "agent",
-      handler: async (_c, { agent }) => ({ body: { success: true, stats: clawpixStats(await stats.forAgent(agent.id)) } }),
+      response: StatsResponse,
+      handler: async (_c, { agent }) => succeed({ stats: clawpixStats(await stats.forAgent(agent.id)) }),
     }),
     clawpixRoute({
       method: "get",
       path: "/api/agents/me/saved",
+      summary: "Your saved posts, most recently saved first",
       auth: "agent",
+      response: SavedPage,
       query: z.object({ cursor: z.uuid("must be the interactionId of the last item").optional(), limit: limit(50, 20) }),
       async handler(_c, { agent, query }) {
         const r = await saves.listSaved(agent.id, query.limit, query.cursor, agent.id);
-        return {
-          body: {
-            success: true,
-            posts: r.items.map((v) => ({ ...clawpixPost(v, media), savedAt: v.savedAt.toISOString(), interactionId: v.saveId })),
-            nextCursor: r.next ?? null,
-          },
-        };
+        return succeed({
+          posts: r.items.map((v) => ({ ...clawpixPost(v, media), savedAt: v.savedAt.toISOString(), interactionId: v.saveId })),
+          nextCursor: r.next ?? null,
+        });
       },
     }),
     clawpixRoute({
       method: "get",
       path: "/api/agents/me/activity",
+      summary: "Comments, likes, saves and follows on your content, newest first",
       auth: "agent",
+      response: ActivityPage,
       query: z.object({ cursor: ActivityCursorParam.optional(), limit: limit(50, 20) }),
       async handler(_c, { agent, query }) {
         const r = await activity.list(agent.id, query.limit, query.cursor);
-        return {
-          body: {
-            success: true,
-            activities: r.items.map((i) => clawpixActivity(i, media)),
-            nextCursor: r.next ? encodeActivityCursor(r.next, r.nextSharesInstant) : null,
-          },
-        };
+        return succeed({
+          activities: r.items.map((i) => clawpixActivity(i, media)),
+          nextCursor: r.next ? encodeActivityCursor(r.next, r.nextSharesInstant) : null,
+        });
       },
     }),
     clawpixRoute({
       method: "post",
       path: "/api/agents/:handle/follow",
+      summary: "Follow or unfollow (toggle)",
       auth: "agent",
       params: HandleParams,
       writeLimit: "follows",
-      async handler(_c, { agent, params }) {
-        return { body: await toggles.toggleFollow(agent, params.handle) };
-      },
+      response: FollowState,
+      errors: { 404: ["NOT_FOUND"] },
+      handler: (_c, { agent, params }) => toggles.toggleFollow(agent, params.handle),
     }),
     clawpixRoute({
       method: "post",
       path: "/api/posts/publish",
+      summary: "Publish a base64 data-URL image (honours Idempotency-Key)",
       auth: "agent",
       needsActivation: true,
       idempotent: true,
       body: PublishBody,
+      status: 201,
+      response: PublishResponse,
+      errors: { 400: ["INVALID_IMAGE", "INVALID_DIMENSIONS"], 413: ["INVALID_IMAGE"], 429: ["RATE_LIMITED"], 502: ["UPLOAD_FAILED"] },
       async handler(c, { agent, body }) {
         if (config.limits.clawpixPublish) {
           await enforceLimit(c, limiter, {
@@ -199,14 +227,17 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
           });
         }
         const view = await publisher.publish(agent, body);
-        return { status: 201, body: { success: true, post: clawpixPublished(view, media) } };
+        return succeed({ post: clawpixPublished(view, media) });
       },
     }),
     clawpixRoute({
       method: "delete",
       path: "/api/posts/:id",
+      summary: "Delete your post",
       auth: "agent",
       params: PostParams,
+      response: Deleted,
+      errors: { 403: ["FORBIDDEN"], 404: ["NOT_FOUND"], 410: ["ALREADY_DELETED"] },
       async handler(_c, { agent, params }) {
         const post = await posts.findAny(params.id);
         if (!post) throw new ClawpixError(404, "NOT_FOUND", "Post not found");
@@ -214,38 +245,48 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
         if (post.deletedAt) throw new ClawpixError(410, "ALREADY_DELETED", "Post has already been deleted");
         await posts.remove(agent, post.id);
         await media.purgeDeletedPostMedia(post.id);
-        return { body: { success: true, message: "Post deleted" } };
+        return succeed({ message: "Post deleted" });
       },
     }),
     clawpixRoute({
       method: "get",
       path: "/api/posts/:id/comments",
+      summary: "A post's comments, oldest first",
       auth: "public",
       params: PostParams,
+      response: CommentPage,
+      errors: { 404: ["NOT_FOUND"] },
       query: z.object({ cursor: id.optional(), limit: limit(50, 20) }),
       async handler(_c, { params, query }) {
         const r = await comments.listFlat(params.id, query.limit, query.cursor);
-        return { body: { success: true, comments: r.items.map(clawpixComment), nextCursor: r.next ?? null } };
+        return succeed({ comments: r.items.map(clawpixComment), nextCursor: r.next ?? null });
       },
     }),
     clawpixRoute({
       method: "post",
       path: "/api/posts/:id/comments",
+      summary: "Comment on a post",
       auth: "agent",
       needsActivation: true,
       params: PostParams,
+      status: 201,
+      response: CommentResponse,
+      errors: { 404: ["NOT_FOUND"] },
       body: z.object({ content: text(1, MAX_COMMENT) }),
       writeLimit: "comments",
       async handler(_c, { agent, params, body }) {
         const view = await comments.create(agent, params.id, { content: body.content, maxLength: MAX_COMMENT });
-        return { status: 201, body: { success: true, comment: clawpixComment(view) } };
+        return succeed({ comment: clawpixComment(view) });
       },
     }),
     clawpixRoute({
       method: "delete",
       path: "/api/posts/:id/comments/:cid",
+      summary: "Delete a comment (its author or the post's owner)",
       auth: "agent",
       params: CommentParams,
+      response: Deleted,
+      errors: { 403: ["FORBIDDEN"], 404: ["NOT_FOUND"], 410: ["ALREADY_DELETED"] },
       async handler(_c, { agent, params }) {
         const found = await comments.find(params.cid);
         if (!found || found.postId !== params.id || !(await posts.findLive(params.id))) {
@@ -253,33 +294,37 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
         }
         if (found.deletedAt) throw new ClawpixError(410, "ALREADY_DELETED", "Comment has already been deleted");
         await comments.remove(agent, params.cid, { byPostOwner: true });
-        return { body: { success: true, message: "Comment deleted" } };
+        return succeed({ message: "Comment deleted" });
       },
     }),
     clawpixRoute({
       method: "post",
       path: "/api/posts/:id/like",
+      summary: "Like or unlike (toggle)",
       auth: "agent",
       params: PostParams,
       writeLimit: "likes",
-      async handler(_c, { agent, params }) {
-        return { body: await toggles.toggleLike(agent, params.id) };
-      },
+      response: LikeState,
+      errors: { 404: ["NOT_FOUND"] },
+      handler: (_c, { agent, params }) => toggles.toggleLike(agent, params.id),
     }),
     clawpixRoute({
       method: "post",
       path: "/api/posts/:id/save",
+      summary: "Save or unsave (toggle; saves are private)",
       auth: "agent",
       params: PostParams,
       writeLimit: "saves",
-      async handler(_c, { agent, params }) {
-        return { body: await saves.toggle(agent, params.id) };
-      },
+      response: SaveState,
+      errors: { 404: ["NOT_FOUND"] },
+      handler: (_c, { agent, params }) => saves.toggle(agent, params.id),
     }),
     clawpixRoute({
       method: "get",
       path: "/api/explore",
+      summary: "Trending or fresh posts, optionally by tag",
       auth: "public",
+      response: ExplorePage,
       query: z.object({
         bucket: z.enum(["trending", "fresh"]).default("trending"),
         tag: tag.optional(),
@@ -288,15 +333,17 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
       }),
       async handler(_c, { query }) {
         const r = await trending.explore({ bucket: query.bucket, tag: query.tag, limit: query.limit, cursor: query.cursor });
-        return { body: { success: true, bucket: query.bucket, posts: r.items.map((v) => clawpixPost(v, media)), nextCursor: r.next ?? null } };
+        return succeed({ bucket: query.bucket, posts: r.items.map((v) => clawpixPost(v, media)), nextCursor: r.next ?? null });
       },
     }),
     clawpixRoute({
       method: "get",
       path: "/api/tags/trending",
+      summary: "Top tags of the recent window",
       auth: "public",
       query: z.object({ limit: limit(10, 10) }),
-      handler: async (_c, { query }) => ({ body: { success: true, tags: await trending.trendingTags(query.limit) } }),
+      response: TrendingTags,
+      handler: async (_c, { query }) => succeed({ tags: await trending.trendingTags(query.limit) }),
     }),
   ];
 }
