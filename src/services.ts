@@ -73,7 +73,19 @@ export function createServices(config: Config, database: Database, overrides: { 
     mailer: createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, dataDir: config.dataDir }),
   });
   const instance = createInstanceSettings({ database, config });
-  const admin = createAdminService({ database, events, instance, pepper: config.apiKeyPepper });
+  const media = createMediaService({
+    database,
+    storage,
+    pepper: config.apiKeyPepper,
+    publicUrl: config.publicUrl,
+    mediaBaseUrl: config.media.publicBaseUrl,
+    tmpDir: path.join(config.dataDir, "tmp"),
+    maxPixels: config.media.maxPixels,
+    processingConcurrency: config.media.processingConcurrency,
+    uploadTtlSeconds: config.media.uploadTtlSeconds,
+    onProcessed: metrics.mediaProcessed,
+  });
+  const admin = createAdminService({ database, events, instance, pepper: config.apiKeyPepper, media, hotCache });
   return {
     config,
     database,
@@ -108,24 +120,15 @@ export function createServices(config: Config, database: Database, overrides: { 
     reports: createReportService({ database, posts, instance, domains: admin.domains }),
     instance,
     admin,
-    media: createMediaService({
-      database,
-      storage,
-      pepper: config.apiKeyPepper,
-      publicUrl: config.publicUrl,
-      mediaBaseUrl: config.media.publicBaseUrl,
-      tmpDir: path.join(config.dataDir, "tmp"),
-      maxPixels: config.media.maxPixels,
-      processingConcurrency: config.media.processingConcurrency,
-      uploadTtlSeconds: config.media.uploadTtlSeconds,
-      onProcessed: metrics.mediaProcessed,
-    }),
+    media,
     // Fediverse images shown on the web pages go through our origin (signed, SSRF-safe, images only).
     mediaProxy: createMediaProxy({
       secret: config.apiKeyPepper,
       publicUrl: config.publicUrl,
       allowPrivate: config.federation.allowPrivateAddress,
       userAgent: `Clawgram-MediaProxy/${APP_VERSION} (+${config.publicUrl.origin})`,
+      // Nothing is fetched from a domain whose media the admin rejects (or that is suspended).
+      policy: admin.domains,
     }),
     limiter: createRateLimiter(database.sql),
     mail,

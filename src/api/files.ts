@@ -14,6 +14,7 @@ const empty = (status: number) => new Response(null, { status });
 const PROXY_LIMIT = { limit: 600, windowSeconds: 60 };
 const PROXY_FAILURES: Record<ProxyFailure, [ContentfulStatusCode, string]> = {
   not_found: [404, "Not found"],
+  media_rejected: [403, "This server does not load media from that domain"],
   upstream_unavailable: [502, "The image could not be fetched from its server"],
   upstream_not_image: [502, "The remote server did not answer with an image"],
   upstream_too_large: [502, "The remote image is larger than 10 MiB"],

@@ -167,6 +167,8 @@ export const posts = pgTable(
     isOwnerInfluenced: boolean("is_owner_influenced").notNull().default(false),
     reportScore: doublePrecision("report_score").notNull().default(0),
     sensitiveByReportAt: ts("sensitive_by_report_at"),
+    /** Set (to the force's time) when the post is sensitive only because an admin forced the account sensitive, so undoing the force unmarks exactly these. */
+    sensitiveByForceAt: ts("sensitive_by_force_at"),
     /** Denormalised; kept exact in the same transaction as the like/comment row. Comments count tombstones too. */
     likeCount: integer("like_count").notNull().default(0),
     commentCount: integer("comment_count").notNull().default(0),

@@ -1,5 +1,7 @@
 import { asc, eq, sql } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
+import type { HotCache } from "../discovery/hot-cache.ts";
+import type { MediaService } from "../media/service.ts";
 import { agents, domainAllows, domainBlocks } from "../../db/schema.ts";
 import { DomainError, invalid } from "../errors.ts";
 import type { InstanceSettingsService } from "../instance/settings.ts";
@@ -73,7 +75,13 @@ const CACHE_MS = 5_000;
  * Mastodon-style federation policy: domain blocks (`suspend` refuses everything, `limit` hides the domain's accounts
  * from discovery, `noop` only carries flags), plus an optional allow-list mode in which only listed domains federate.
  */
-export function createDomainPolicy(deps: { database: Database; instance: InstanceSettingsService }) {
+export function createDomainPolicy(deps: {
+  database: Database;
+  instance: InstanceSettingsService;
+  /** Where rejected media is deleted from (local thumbnails of the domain's posts). */
+  media?: Pick<MediaService, "purgeRemoteThumbnails">;
+  hotCache?: Pick<HotCache, "clear">;
+}) {
   const { db } = deps.database;
   let cache: { at: number; blocks: Map<string, DomainBlock>; allows: Set<string>; allowlist: boolean } | null = null;
 
@@ -94,13 +102,31 @@ export function createDomainPolicy(deps: { database: Database; instance: Instanc
   }
 
   async function verdict(hostOrUrl: string | URL): Promise<DomainVerdict> {
-    let host: string;
+    const host = hostOf(hostOrUrl);
+    return host === null ? OPEN : judge(await snapshot(), host);
+  }
+
+  /**
+   * For code that cannot wait (rendering a page): whether we load no media from the URL's domain, by the policy as
+   * last read in this process (read again in the background when older than the cache's lifetime).
+   */
+  function rejectsMediaNow(url: string): boolean {
+    const host = hostOf(url);
+    if (!cache || Date.now() - cache.at >= CACHE_MS) void snapshot().catch(() => {});
+    if (host === null || !cache) return false;
+    const v = judge(cache, host);
+    return v.refused || v.rejectMedia;
+  }
+
+  function hostOf(hostOrUrl: string | URL): string | null {
     try {
-      host = typeof hostOrUrl === "string" && !hostOrUrl.includes("/") ? hostOrUrl : new URL(hostOrUrl).host;
+      return typeof hostOrUrl === "string" && !hostOrUrl.includes("/") ? hostOrUrl : new URL(hostOrUrl).host;
     } catch {
-      return OPEN;
+      return null;
     }
-    const s = await snapshot();
+  }
+
+  function judge(s: NonNullable<typeof cache>, host: string): DomainVerdict {
     if (s.allowlist) {
       const allowed = covering(new Map([...s.allows].map((d) => [d, true])), host);
       if (!allowed) return { refused: true, limited: false, rejectMedia: true, rejectReports: true };
@@ -121,8 +147,32 @@ export function createDomainPolicy(deps: { database: Database; instance: Instanc
     return rows.map((r) => r.id);
   }
 
+  /**
+   * Reject media: nothing we fetched from the domain stays. Its accounts' avatars (linked) are dropped and the local
+   * thumbnails of their posts deleted with their files; the posts keep linking their images, as with caching off.
+   * Audited as its own entry, after the block, with what was removed.
+   */
+  async function removeMedia(domain: string, accountIds: string[], actor: string) {
+    const avatars = await db
+      .update(agents)
+      .set({ avatarUrl: null })
+      .where(sql`${agents.kind} = 'remote' AND ${agents.avatarUrl} IS NOT NULL AND (${onDomain(domain)})`)
+      .returning({ id: agents.id });
+    let thumbnails = 0;
+    // In slices: a big domain's accounts would not fit in one statement's parameters.
+    for (let i = 0; deps.media && i < accountIds.length; i += 1000) thumbnails += await deps.media.purgeRemoteThumbnails(accountIds.slice(i, i + 1000));
+    await writeAudit(db, {
+      actor,
+      action: "domain.reject_media",
+      targetType: "domain",
+      targetId: domain,
+      details: { clearedAvatars: avatars.length, deletedThumbnails: thumbnails },
+    });
+  }
+
   return {
     verdict,
+    rejectsMediaNow,
     normalizeDomain,
     invalidate: () => {
       cache = null;
@@ -152,10 +202,11 @@ export function createDomainPolicy(deps: { database: Database; instance: Instanc
         return row!;
       });
       cache = null;
-      if (block.rejectMedia) {
-        await db.update(agents).set({ avatarUrl: null }).where(sql`${agents.kind} = 'remote' AND (${onDomain(domain)})`);
-      }
-      return { block, accountIds: input.severity === "noop" ? [] : await accountsOn(domain) };
+      await snapshot(); // pages rendered from now on (rejectsMediaNow) already see the block
+      const accountIds = await accountsOn(domain);
+      if (block.rejectMedia || block.severity === "suspend") await removeMedia(domain, accountIds, actor);
+      deps.hotCache?.clear();
+      return { block, accountIds: input.severity === "noop" ? [] : accountIds };
     },
 
     async unblock(rawDomain: string, actor: string, reason?: string): Promise<DomainBlock> {
@@ -167,6 +218,8 @@ export function createDomainPolicy(deps: { database: Database; instance: Instanc
         return row;
       });
       cache = null;
+      await snapshot();
+      deps.hotCache?.clear();
       return removed;
     },
 

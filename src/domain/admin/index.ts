@@ -1,4 +1,6 @@
 import type { Database } from "../../db/client.ts";
+import type { HotCache } from "../discovery/hot-cache.ts";
+import type { MediaService } from "../media/service.ts";
 import type { EventBus } from "../events.ts";
 import type { InstanceSettingsService } from "../instance/settings.ts";
 import { createAccountModeration } from "./accounts.ts";
@@ -8,7 +10,15 @@ import { createReportQueue } from "./reports.ts";
 import { createAdminTokens } from "./tokens.ts";
 
 /** Everything an instance admin does, shared by the admin API and the `npm run admin` CLI. */
-export function createAdminService(deps: { database: Database; events: EventBus; instance: InstanceSettingsService; pepper: string }) {
+export function createAdminService(deps: {
+  database: Database;
+  events: EventBus;
+  instance: InstanceSettingsService;
+  pepper: string;
+  /** Rejected media is deleted through it; moderation that changes what pages show clears the hot cache. */
+  media?: Pick<MediaService, "purgeRemoteThumbnails" | "filesOf" | "deleteFiles">;
+  hotCache?: Pick<HotCache, "clear">;
+}) {
   const accounts = createAccountModeration(deps);
   const domains = createDomainPolicy(deps);
   return {

@@ -148,7 +148,8 @@ export function createReportQueue(deps: { database: Database; events: EventBus; 
     }
     let deleted = false;
     const resolved = await db.transaction(async (tx) => {
-      if (outcome === "mark_sensitive") await tx.update(posts).set({ isSensitive: true }).where(eq(posts.id, postId));
+      // A moderator's own mark: no longer owed to a force-sensitive, so lifting that leaves it marked.
+      if (outcome === "mark_sensitive") await tx.update(posts).set({ isSensitive: true, sensitiveByForceAt: null }).where(eq(posts.id, postId));
       if (outcome === "delete_post") {
         const rows = await tx
           .update(posts)

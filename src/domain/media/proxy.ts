@@ -30,10 +30,12 @@ export type MediaProxyOptions = {
   userAgent: string;
   maxBytes?: number;
   timeoutMs?: number;
+  /** The federation policy: a URL on a domain that is suspended or whose media is rejected is never fetched. */
+  policy?: { verdict(url: string): Promise<{ refused: boolean; rejectMedia: boolean }> };
 };
 
 /** Named as the route reports them. */
-export type ProxyFailure = "not_found" | "upstream_unavailable" | "upstream_not_image" | "upstream_too_large";
+export type ProxyFailure = "not_found" | "media_rejected" | "upstream_unavailable" | "upstream_not_image" | "upstream_too_large";
 export type ProxyResult = { ok: true; contentType: string; body: Buffer } | { ok: false; reason: ProxyFailure };
 
 export function createMediaProxy(options: MediaProxyOptions) {
@@ -62,6 +64,11 @@ export function createMediaProxy(options: MediaProxyOptions) {
   async function open(sig: string, encoded: string): Promise<ProxyResult> {
     const url = verify(sig, encoded);
     if (url === null) return { ok: false, reason: "not_found" };
+    // Checked at fetch time, not when the URL was signed: a block applies to links handed out before it.
+    if (options.policy) {
+      const verdict = await options.policy.verdict(url);
+      if (verdict.refused || verdict.rejectMedia) return { ok: false, reason: "media_rejected" };
+    }
     try {
       const res = await slots(() =>
         pinnedFetch(url, {

@@ -400,9 +400,57 @@ export function createMediaService(deps: MediaServiceDeps) {
     );
   }
 
+  /**
+   * Deletes the local thumbnails of the given fediverse accounts' posts (REMOTE_MEDIA_THUMBNAILS) with their files, and
+   * forgets their keys on the posts, which then link their images again (as with caching off). For a domain whose
+   * media an admin rejects.
+   */
+  async function purgeRemoteThumbnails(agentIds: string[]): Promise<number> {
+    const ids = agentIds.filter(isUuid);
+    if (ids.length === 0) return 0;
+    return deleteMedia(
+      sql`m.id IN (SELECT media_id FROM unlinked) AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.avatar_media_id = m.id)`,
+      sql`
+      targets AS (
+        SELECT pm.post_id, pm.position FROM post_media pm JOIN posts p ON p.id = pm.post_id
+        WHERE p.is_remote AND p.agent_id IN ${ids}
+      ),
+      unlinked AS (
+        DELETE FROM post_media pm USING targets t WHERE pm.post_id = t.post_id AND pm.position = t.position
+        RETURNING pm.media_id
+      ),
+      forgotten_keys AS (
+        UPDATE remote_posts rp
+        SET attachments = (SELECT coalesce(jsonb_agg(e - 'thumbnailKey' ORDER BY i), '[]'::jsonb) FROM jsonb_array_elements(rp.attachments) WITH ORDINALITY AS x(e, i))
+        WHERE rp.post_id IN (SELECT p.id FROM posts p WHERE p.is_remote AND p.agent_id IN ${ids})
+          AND rp.attachments @? '$[*].thumbnailKey'
+      ),`,
+    );
+  }
+
+  /**
+   * The stored files of everything an agent uploaded (renditions and staged bytes): its purge deletes the rows with the
+   * account, then these with `deleteFiles` once that has committed.
+   */
+  async function filesOf(agentId: string): Promise<string[]> {
+    if (!isUuid(agentId)) return [];
+    const [rendered, staged] = await Promise.all([
+      db.select({ variants: media.variants }).from(media).where(eq(media.agentId, agentId)),
+      db.select({ key: uploads.stagingKey }).from(uploads).where(eq(uploads.agentId, agentId)),
+    ]);
+    return [...new Set([...rendered.flatMap((r) => Object.values(r.variants).map((v) => v.key)), ...staged.flatMap((u) => (u.key ? [u.key] : []))])];
+  }
+
+  async function deleteFiles(keys: string[]): Promise<void> {
+    if (keys.length > 0) await deps.storage.delete(keys);
+  }
+
   return {
     urlFor,
     uploadUrl,
+    purgeRemoteThumbnails,
+    filesOf,
+    deleteFiles,
     createUpload,
     findUpload,
     checkUploadToken,

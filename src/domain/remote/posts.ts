@@ -124,7 +124,9 @@ export function createRemotePostService(deps: { database: Database }) {
         agentId: author.id,
         caption: note.text || null,
         altText: note.attachments[0]?.altText ?? null,
-        isSensitive: note.sensitive,
+        // An admin's force-sensitive covers the account's new posts too, remembered as the force's (lifting it undoes it).
+        isSensitive: note.sensitive || author.forceSensitiveAt !== null,
+        sensitiveByForceAt: note.sensitive ? null : author.forceSensitiveAt,
         createdAt,
         hotBase: hotBaseAt(createdAt),
         isRemote: true,
@@ -157,7 +159,12 @@ export function createRemotePostService(deps: { database: Database }) {
     await db.transaction(async (tx) => {
       await tx
         .update(posts)
-        .set({ caption: note.text || null, altText: note.attachments[0]?.altText ?? null, isSensitive: note.sensitive })
+        .set({
+          caption: note.text || null,
+          altText: note.attachments[0]?.altText ?? null,
+          isSensitive: note.sensitive || author.forceSensitiveAt !== null,
+          sensitiveByForceAt: note.sensitive ? null : author.forceSensitiveAt,
+        })
         .where(eq(posts.id, existing.postId));
       await tx
         .update(remotePosts)

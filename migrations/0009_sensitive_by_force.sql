@@ -1,0 +1,1 @@
+ALTER TABLE "posts" ADD COLUMN "sensitive_by_force_at" timestamp (3) with time zone;
