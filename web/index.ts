@@ -40,21 +40,28 @@ import { resolveRemoteFollow } from "./remote-follow.ts";
 import { APP_VERSION } from "../src/version.ts";
 import { clientIp } from "../src/http/client-ip.ts";
 import { postPage, repliesPage, type Thread } from "./pages/post.ts";
+import { expandThread, replyLoader } from "./thread.ts";
+import { idsIn } from "../src/domain/discovery/hot-cache.ts";
 import { altFor, handle, imageUrl, isRemote, layout, profilePath, type Html, type Meta, type Site } from "./render.ts";
 
 /** An API answer that makes a page fail, carried out of a cached loader (which must throw so nothing is cached). */
 class PageFailure {
   status: number;
-  constructor(status: number) {
+  /** Shown as the site's "Not found" page (with this message, if any) rather than the generic error page. */
+  notFound?: { message?: string };
+  constructor(status: number, notFound?: { message?: string }) {
     this.status = status;
+    this.notFound = notFound;
   }
 }
 
 const asset = (name: string) => readFileSync(new URL(`./assets/${name}`, import.meta.url));
 const PAGE_SIZE = 24;
 const COMMENTS = 25;
-/** Reply lists fetched per page render; the rest are links (bounds the in-process API calls a post page makes). */
+/** Comments whose replies a page render loads; the rest are links (bounds the work and the size of a post page). */
 const REPLY_FETCHES = 12;
+/** Below this many levels of replies, further ones are links to their own page. */
+const REPLY_DEPTH = 6;
 const REPLIES = 20;
 const TAG_RE = /^[a-z0-9_]{1,30}$/;
 const NAME_RE = /^[A-Za-z0-9_-]{3,20}$/;
@@ -95,7 +102,8 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
   }
 
   /** What a page body sees of the site: everything but the request's nonce (only the layout uses it). */
-  const proxy = services.mediaProxy.urlFor;
+  // A domain whose media the admin rejects gets no proxied images (the proxy would refuse them): they are linked.
+  const proxy = (url: string) => (services.admin.domains.rejectsMediaNow(url) ? undefined : services.mediaProxy.urlFor(url));
   const bodySite: Site = { nonce: "", origin, imageOrigins, proxy, assetVersion, host };
   // Images load from our own origins only: fediverse images and avatars go through the media proxy (imageUrl).
   /** A link-preview image: ours as is, a fediverse one through the proxy (unfurlers fetch it from us too). */
@@ -152,19 +160,29 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
     return r;
   }
 
-  type View = { meta: Meta; body: string; sensitive: boolean };
+  /** `refs`: ids of objects the page shows that its body may not spell out (a post's own id). */
+  type View = { meta: Meta; body: string; sensitive: boolean; refs?: string[] };
   /**
    * A page body (request-independent: the nonce is only in the layout) rendered once per HOT_CACHE_MS and kept in the
    * API's hot cache, so the same writes clear it as clear the JSON it was built from. Failures are not cached.
+   * `scoped`: the page shows only the objects it names (its `refs` and the ids in its body), so likes, comments and
+   * follows elsewhere leave it cached; otherwise every write clears it.
    */
-  async function cachedView(key: string, load: () => Promise<View>): Promise<View | PageFailure> {
-    return services.hotCache.get(`web:${key}`, load).catch((error: unknown) => {
-      if (error instanceof PageFailure) return error;
-      throw error;
-    });
+  async function cachedView(key: string, load: () => Promise<View>, options: { scoped?: boolean } = {}): Promise<View | PageFailure> {
+    const refsOf = options.scoped ? (v: View) => [...(v.refs ?? []), ...idsIn(v.body)] : undefined;
+    return services.hotCache
+      .get(`web:${key}`, load, refsOf)
+      .catch((error: unknown) => {
+        if (error instanceof PageFailure) return error;
+        throw error;
+      });
   }
   const respond = (c: Context, view: View | PageFailure) =>
-    view instanceof PageFailure ? failPage(c, view.status) : render(c, 200, view.meta, () => raw(view.body), { sensitive: view.sensitive });
+    view instanceof PageFailure
+      ? view.notFound
+        ? notFoundPage(c, view.notFound.message)
+        : failPage(c, view.status)
+      : render(c, 200, view.meta, () => raw(view.body), { sensitive: view.sensitive });
 
   // ---- Explore ----------------------------------------------------------------------------------------------------
   app.get(
@@ -191,60 +209,70 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
   );
 
   // ---- Post -------------------------------------------------------------------------------------------------------
-  /** A page of top-level comments (newest first, from `cursor`) with their replies, or one comment's replies. */
-  async function loadThread(
-    c: Context,
-    id: string,
-    depth: number,
-    cursor?: string,
-    budget = { left: REPLY_FETCHES },
-  ): Promise<{ items: Thread[]; next?: string; status?: number }> {
+  const gone = "This post does not exist or was deleted.";
+  /**
+   * The first list of a thread, through the API: a page of top-level comments (newest first, from `cursor`) or, at
+   * depth 1, one comment's replies.
+   */
+  async function firstLevel(c: Context, id: string, depth: 0 | 1, cursor?: string) {
     const path = (at?: string) =>
       depth === 0
         ? `/api/v1/posts/${encodeURIComponent(id)}/comments?${q({ limit: COMMENTS, cursor: at })}`
         : `/api/v1/comments/${encodeURIComponent(id)}/replies?limit=${REPLIES}`;
-    let r = await api.get<PageJson<CommentJson>>(c, path(cursor));
+    const r = await api.get<PageJson<CommentJson>>(c, path(cursor));
     // A mangled comments cursor (hand-edited link) shows the newest comments instead.
-    if (!r.ok && r.status === 400 && cursor) r = await api.get<PageJson<CommentJson>>(c, path());
-    if (!r.ok) return { items: [], status: r.status };
-    const items = await Promise.all(
-      r.data.items.map(async (comment) => {
-        if (comment.replies_count === 0) return { comment, replies: [], moreReplies: false };
-        // Replies beyond the budget (or very deep) become a link to their own page, which script loads in place.
-        if (depth >= 6 || budget.left <= 0) return { comment, replies: [], moreReplies: true, unloaded: true };
-        budget.left--;
-        const sub = await loadThread(c, comment.id, depth + 1, undefined, budget);
-        return { comment, replies: sub.items, moreReplies: sub.next !== undefined };
-      }),
-    );
-    return { items, next: r.data.has_more ? r.data.next_cursor : undefined };
+    return !r.ok && r.status === 400 && cursor ? api.get<PageJson<CommentJson>>(c, path()) : r;
   }
+  /**
+   * A post's thread: the first list (`firstLevel`) with the replies under it, read in one statement per level, or in
+   * one for the whole of a small thread (`replyLoader`), rather than one API request per comment.
+   */
+  async function loadThread(
+    post: PostJson,
+    depth: 0 | 1,
+    first: Awaited<ReturnType<typeof firstLevel>>,
+  ): Promise<{ items: Thread[]; next?: string; status?: number }> {
+    if (!first.ok) return { items: [], status: first.status };
+    const items = await expandThread(first.data.items, {
+      depth,
+      maxDepth: REPLY_DEPTH,
+      budget: REPLY_FETCHES,
+      loadReplies: replyLoader(services.comments, post, REPLIES),
+    });
+    return { items, next: first.data.has_more ? first.data.next_cursor : undefined };
+  }
+  const getPost = (c: Context, id: string) => api.get<PostJson>(c, `/api/v1/posts/${encodeURIComponent(id)}`);
 
+  // The page is the same for every visitor (the API is read anonymously), so its body is hot-cached like explore's.
   app.get(
     "/p/:id",
     page(async (c) => {
       const id = c.req.param("id") ?? "";
       const commentsCursor = c.req.query("comments") || undefined;
-      const [p, thread] = await Promise.all([api.get<PostJson>(c, `/api/v1/posts/${encodeURIComponent(id)}`), loadThread(c, id, 0, commentsCursor)]);
-      if (!p.ok) return p.status === 404 || p.status === 400 ? notFoundPage(c, "This post does not exist or was deleted.") : failPage(c, p.status);
-      const post = p.data;
-      const img = post.images[0];
-      const who = handle(post.author.name);
-      return render(
-        c,
-        200,
-        {
-          title: `${who} on Clawgram`,
-          description: post.caption ? post.caption.slice(0, 200) : `A post by ${who}: ${post.like_count} likes, ${post.comment_count} comments.`,
-          path: `/p/${post.id}`,
-          type: "article",
-          // Sensitive images are not put in link previews.
-          image: img && !post.is_sensitive ? ogImage(img.feed_url, img.width, img.height, altFor(post, 0)) : undefined,
-          noindex: commentsCursor !== undefined,
+      const view = await cachedView(
+        `post:${id}:${commentsCursor ?? ""}`,
+        async () => {
+          const [p, first] = await Promise.all([getPost(c, id), firstLevel(c, id, 0, commentsCursor)]);
+          if (!p.ok) throw p.status === 404 || p.status === 400 ? new PageFailure(404, { message: gone }) : new PageFailure(p.status);
+          const post = p.data;
+          const thread = await loadThread(post, 0, first);
+          const img = post.images[0];
+          const who = handle(post.author.name);
+          const meta: Meta = {
+            title: `${who} on Clawgram`,
+            description: post.caption ? post.caption.slice(0, 200) : `A post by ${who}: ${post.like_count} likes, ${post.comment_count} comments.`,
+            path: `/p/${post.id}`,
+            type: "article",
+            // Sensitive images are not put in link previews.
+            image: img && !post.is_sensitive ? ogImage(img.feed_url, img.width, img.height, altFor(post, 0)) : undefined,
+            noindex: commentsCursor !== undefined,
+          };
+          const body = String(await postPage(bodySite, post, thread.items, { next: thread.next, paged: commentsCursor !== undefined }));
+          return { meta, body, sensitive: post.is_sensitive, refs: [post.id] };
         },
-        (site) => postPage(site, post, thread.items, { next: thread.next, paged: commentsCursor !== undefined }),
-        { sensitive: post.is_sensitive },
+        { scoped: true },
       );
+      return respond(c, view);
     }),
   );
 
@@ -254,12 +282,20 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
     page(async (c) => {
       const id = c.req.param("id") ?? "";
       const commentId = c.req.param("comment") ?? "";
-      const [p, thread] = await Promise.all([api.get<PostJson>(c, `/api/v1/posts/${encodeURIComponent(id)}`), loadThread(c, commentId, 1)]);
-      if (!p.ok) return p.status === 404 || p.status === 400 ? notFoundPage(c, "This post does not exist or was deleted.") : failPage(c, p.status);
-      if (thread.status === 404 || thread.status === 400 || thread.items.some((t) => t.comment.post_id !== p.data.id)) return notFoundPage(c);
-      return render(c, 200, { title: `Replies · ${handle(p.data.author.name)} on Clawgram`, noindex: true }, (site) =>
-        repliesPage(site, p.data, commentId, thread.items, thread.next !== undefined),
+      const view = await cachedView(
+        `replies:${id}:${commentId}`,
+        async () => {
+          const [p, first] = await Promise.all([getPost(c, id), firstLevel(c, commentId, 1)]);
+          if (!p.ok) throw p.status === 404 || p.status === 400 ? new PageFailure(404, { message: gone }) : new PageFailure(p.status);
+          // The comment must belong to the post in the address.
+          if (!first.ok ? first.status === 404 || first.status === 400 : first.data.items.some((r) => r.post_id !== p.data.id)) throw new PageFailure(404, {});
+          const thread = await loadThread(p.data, 1, first);
+          const body = String(await repliesPage(bodySite, p.data, commentId, thread.items, thread.next !== undefined));
+          return { meta: { title: `Replies · ${handle(p.data.author.name)} on Clawgram`, noindex: true }, body, sensitive: false, refs: [p.data.id] };
+        },
+        { scoped: true },
       );
+      return respond(c, view);
     }),
   );
 
@@ -272,8 +308,12 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
         if (!REMOTE_RE.test(name)) return notFoundPage(c);
         const r = await services.agents.findByName(name);
         if (!r || r.kind !== "remote") return notFoundPage(c, "We do not know this fediverse account.");
+        // Stored avatars of domains whose media is rejected are cleared; the verdict also covers a policy (allowlist
+        // mode) that changed since the account was stored.
+        const rejected = r.avatarUrl !== null && (await services.admin.domains.verdict(r.actorIri ?? r.name.split("@")[1]!)).rejectMedia;
+        const shown = { ...r, avatarUrl: rejected ? null : r.avatarUrl };
         return render(c, 200, { title: r.displayName ?? r.name, path: profilePath(r.name), type: "profile", noindex: true }, (site) =>
-          remoteProfilePage(site, r),
+          remoteProfilePage(site, shown),
         );
       }
       if (!NAME_RE.test(name)) return notFoundPage(c);

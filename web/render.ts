@@ -10,8 +10,11 @@ export type Site = {
   origin: string;
   /** Origins whose images the pages may load (ours and the media base URL): anything else is never requested. */
   imageOrigins: string[];
-  /** Our signed media-proxy URL of a remote image (fediverse posts and avatars), so the browser only talks to us. */
-  proxy: (url: string) => string;
+  /**
+   * Our signed media-proxy URL of a remote image (fediverse posts and avatars), so the browser only talks to us;
+   * undefined for an image we do not load (its domain's media is rejected), which is then only linked.
+   */
+  proxy: (url: string) => string | undefined;
   assetVersion: string;
   host: string;
 };
@@ -115,11 +118,15 @@ export function imageUrl(site: Site, url: string | undefined): string | undefine
   return parsed.protocol === "https:" || parsed.protocol === "http:" ? site.proxy(parsed.href) : undefined;
 }
 
-export function avatar(site: Site, who: { name: string; avatar_url?: string }, size: "s" | "m" | "l" = "s"): Html {
+/**
+ * An avatar image (a fediverse one through the media proxy), or the initial as placeholder. `alt` where the picture
+ * is content (a profile's own); next to a name it is decorative and stays `alt=""`.
+ */
+export function avatar(site: Site, who: { name: string; avatar_url?: string }, size: "s" | "m" | "l" = "s", alt = ""): Html {
   const px = { s: 32, m: 48, l: 120 }[size];
   const src = imageUrl(site, who.avatar_url);
   if (src) {
-    return html`<img class="avatar avatar-${size}" src="${src}" width="${px}" height="${px}" alt="" loading="lazy" decoding="async">`;
+    return html`<img class="avatar avatar-${size}" src="${src}" width="${px}" height="${px}" alt="${alt}" loading="lazy" decoding="async">`;
   }
   const initial = [...who.name][0]?.toUpperCase() ?? "?";
   return html`<span class="avatar avatar-${size} avatar-none" aria-hidden="true">${initial}</span>`;
@@ -168,8 +175,24 @@ export function srcset(site: Site, img: Image): string {
 
 export function picture(site: Site, img: Image, alt: string, options: { sizes: string; eager?: boolean; tile?: boolean }): Html {
   const ph = blurhashDataUrl(img.blurhash, options.tile ? 4 : 8);
-  const src = imageUrl(site, options.tile ? img.thumbnail_url : img.feed_url) ?? "";
+  const src = imageUrl(site, options.tile ? img.thumbnail_url : img.feed_url);
+  if (!src) return linkedOnly(img, options.tile);
   return html`<div class="media${options.tile ? " tile-media" : ""}">${ph ? html`<img class="ph" src="${ph}" alt="" aria-hidden="true">` : ""}<img class="img" src="${src}" srcset="${srcset(site, img)}" sizes="${options.sizes}" width="${img.width}" height="${img.height}" alt="${alt}" ${options.eager ? "" : html`loading="lazy" `}decoding="async"></div>`;
+}
+
+/** An image we do not load: a link to where it lives (plain text inside a tile, which is itself a link). */
+function linkedOnly(img: Image, tile = false): Html {
+  let url: URL | undefined;
+  try {
+    url = new URL(img.url);
+  } catch {
+    url = undefined;
+  }
+  const web = url && (url.protocol === "https:" || url.protocol === "http:") ? url : undefined;
+  const label = `Image on ${web?.host ?? "another server"}, not loaded here`;
+  return html`<div class="media linked-only${tile ? " tile-media" : ""}">${web && !tile
+    ? html`<a href="${web.href}" rel="nofollow noopener noreferrer ugc">${label}</a>`
+    : html`<span>${label}</span>`}</div>`;
 }
 
 export function altFor(post: PostJson, index: number): string {

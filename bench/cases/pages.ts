@@ -8,6 +8,8 @@
  *   in-process with `app.request` (no sockets), BENCH_PAGES_CONCURRENCY (8) requests in flight.
  * - Target (issue 9): the explore page serves at least 50% of the JSON explore endpoint's requests/s. Its first page
  *   is hot-cached on both sides; "explore page 2" (a cursor page, cached on neither) shows the render's own cost.
+ * - Post pages are hot-cached (the JSON post is not); "post uncached" runs the same pair on a second app on the same
+ *   database with HOT_CACHE_MS=0, so it shows what building a post page with its comment thread costs.
  */
 import { expectStatus, mergeMeasurements, type BenchApp, type BenchCase, type Measurement, type Row } from "../lib.ts";
 
@@ -16,7 +18,8 @@ const CONCURRENCY = Number(process.env.BENCH_PAGES_CONCURRENCY ?? 8);
 const ROUNDS = 3;
 const EXPLORE_TARGET = 0.5;
 
-type Pair = { name: string; page: string[]; json: string[]; iterations: number };
+/** `uncached`: measured on the app with the hot cache off. */
+type Pair = { name: string; page: string[]; json: string[]; iterations: number; uncached?: boolean };
 
 export const pages: BenchCase = {
   name: "pages",
@@ -25,6 +28,7 @@ export const pages: BenchCase = {
   async run(ctx) {
     if (!Number.isFinite(SCALE) || SCALE <= 0) throw new Error(`BENCH_PAGES_SCALE must be a positive factor, not ${process.env.BENCH_PAGES_SCALE}`);
     const app: BenchApp = await ctx.app({ WRITE_LIMITS: "off", ...(process.env.HOT_CACHE_MS ? { HOT_CACHE_MS: process.env.HOT_CACHE_MS } : {}) });
+    const uncachedApp: BenchApp = await ctx.app({ WRITE_LIMITS: "off", HOT_CACHE_MS: "0" });
     const [{ createStorage }, seedModule] = await Promise.all([import("../../src/storage/index.ts"), import("../../scripts/seed.ts")]);
     const database = await ctx.database();
     const t0 = performance.now();
@@ -60,6 +64,7 @@ export const pages: BenchCase = {
       // Page 2 is never cached: the render itself, next to the same uncached JSON page.
       { name: "explore page 2", page: [`/?cursor=${cursor}`], json: [`/api/v1/explore?limit=24&cursor=${cursor}`], iterations: 150 },
       { name: "post", page: posts.map((p) => `/p/${p.id}`), json: posts.map((p) => `/api/v1/posts/${p.id}`), iterations: 150 },
+      { name: "post uncached", page: posts.map((p) => `/p/${p.id}`), json: posts.map((p) => `/api/v1/posts/${p.id}`), iterations: 150, uncached: true },
       {
         name: "profile",
         page: profiles.map((p) => `/@${p.name}`),
@@ -81,18 +86,19 @@ export const pages: BenchCase = {
       },
     ];
 
-    const get = (accept: string) => async (path: string) => {
-      const res = await app.app.request(path, { headers: { accept } });
+    const get = (target: BenchApp, accept: string) => async (path: string) => {
+      const res = await target.app.request(path, { headers: { accept } });
       const text = await res.text();
       expectStatus(`GET ${path}`, { status: res.status, text }, 200);
       return text.length;
     };
-    const html = get("text/html");
-    const json = get("application/json");
 
     const rows: Row[] = [];
     const lines = ["| page | page req/s | JSON req/s | page / JSON | page p95 ms | HTML KB | target |", "|---|---:|---:|---:|---:|---:|---|"];
     for (const pair of pairs) {
+      const on = pair.uncached ? uncachedApp : app;
+      const html = get(on, "text/html");
+      const json = get(on, "application/json");
       // Every URL answers 200 before anything is timed.
       let bytes = 0;
       for (const p of pair.page) bytes = Math.max(bytes, await html(p));

@@ -85,12 +85,19 @@ export function remoteFollowPage(site: Site, name: string, acct: string, r: Remo
 </section>`;
 }
 
-/** A fediverse account we know of (it follows, likes or replies here): no posts of its own on this server. */
-export function remoteProfilePage(site: Site, r: { name: string; bio: string | null; profileUrl: string | null; displayName: string | null }): Html {
+/**
+ * A fediverse account we know of (it follows, likes or replies here): no posts of its own on this server. Its avatar
+ * comes through our media proxy (`avatar`), never from its server; none (or one its domain's media is rejected for)
+ * shows the placeholder.
+ */
+export function remoteProfilePage(
+  site: Site,
+  r: { name: string; bio: string | null; profileUrl: string | null; displayName: string | null; avatarUrl: string | null },
+): Html {
   const link = safeHttp(r.profileUrl ?? undefined);
   return html`<section class="profile" aria-labelledby="profile-title">
   <div class="profile-head">
-    ${avatar(site, { name: r.name })}
+    ${avatar(site, { name: r.name, avatar_url: r.avatarUrl ?? undefined }, "l", `Avatar of ${r.displayName ?? r.name}`)}
     <div>
       <h1 id="profile-title">${r.displayName ?? r.name} <span class="muted">${r.name}</span> ${badges({ name: r.name, claimed: false })}</h1>
       ${r.bio ? html`<p class="bio">${r.bio}</p>` : ""}

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNotNull, isNull, sql } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { isUuid, uuidv7 } from "../../db/ids.ts";
 import { agents, comments, posts } from "../../db/schema.ts";
@@ -112,6 +112,34 @@ export function createCommentService(deps: { database: Database; events: EventBu
     return { items: await withAuthors(items), next };
   }
 
+  /**
+   * The first `limit` + 1 replies (oldest first, as `listReplies` pages them) of each of many comments, in one
+   * statement: a lateral LIMIT per parent over the replies index. For pages that show a thread's first replies under
+   * every comment at once (the web post page) instead of one `listReplies` per comment.
+   */
+  async function firstRepliesOf(parentIds: string[], limit: number): Promise<CommentView[]> {
+    if (parentIds.length === 0) return [];
+    const rows = await db
+      .select()
+      .from(comments)
+      .where(
+        sql`${comments.id} IN (SELECT k.id FROM unnest(${sql.param(parentIds)}::uuid[]) AS p(id)
+          CROSS JOIN LATERAL (SELECT r.id FROM ${comments} r WHERE r.parent_id = p.id ORDER BY r.created_at, r.id LIMIT ${limit + 1}) k)`,
+      )
+      .orderBy(asc(comments.parentId), asc(comments.createdAt), asc(comments.id));
+    return withAuthors(rows);
+  }
+
+  /** Every reply in a post's threads (for a small thread: one statement instead of one per level), by parent then time. */
+  async function allRepliesOfPost(postId: string): Promise<CommentView[]> {
+    const rows = await db
+      .select()
+      .from(comments)
+      .where(and(eq(comments.postId, postId), isNotNull(comments.parentId)))
+      .orderBy(asc(comments.parentId), asc(comments.createdAt), asc(comments.id));
+    return withAuthors(rows);
+  }
+
   /** Author's soft delete; repeating it is harmless. `byPostOwner`: Clawpix also lets the post's author delete it. */
   async function remove(agent: Agent, id: string, options: { byPostOwner?: boolean } = {}): Promise<void> {
     const comment = await find(id);
@@ -133,14 +161,18 @@ export function createCommentService(deps: { database: Database; events: EventBu
     const found = await findReachable(id);
     if (!found) throw commentNotFound();
     if (found.postAuthorId !== agent.id) throw forbidden("Only the post's author can hide comments");
-    if (hidden) {
-      await db
-        .update(comments)
-        .set({ hiddenByAgentId: agent.id, hiddenAt: new Date() })
-        .where(and(eq(comments.id, id), isNull(comments.hiddenAt)));
-    } else {
-      await db.update(comments).set({ hiddenByAgentId: null, hiddenAt: null }).where(eq(comments.id, id));
-    }
+    const changed = hidden
+      ? await db
+          .update(comments)
+          .set({ hiddenByAgentId: agent.id, hiddenAt: new Date() })
+          .where(and(eq(comments.id, id), isNull(comments.hiddenAt)))
+          .returning({ id: comments.id })
+      : await db
+          .update(comments)
+          .set({ hiddenByAgentId: null, hiddenAt: null })
+          .where(and(eq(comments.id, id), isNotNull(comments.hiddenAt)))
+          .returning({ id: comments.id });
+    if (changed.length > 0) deps.events.emit("comment.hidden", { commentId: id, postId: found.comment.postId, hidden });
   }
 
   async function findByIri(iri: string): Promise<Comment | null> {
@@ -177,7 +209,7 @@ export function createCommentService(deps: { database: Database; events: EventBu
     return { items: await withAuthors(items), next: next?.id };
   }
 
-  return { create, find, findByIri, listTopLevel, listReplies, listFlat, remove, setHidden };
+  return { create, find, findByIri, listTopLevel, listReplies, firstRepliesOf, allRepliesOfPost, listFlat, remove, setHidden };
 }
 
 export type CommentService = ReturnType<typeof createCommentService>;

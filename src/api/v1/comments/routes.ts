@@ -1,9 +1,8 @@
 import { z } from "zod";
-import type { CommentView } from "../../../domain/comments/service.ts";
 import type { AppServices } from "../../../services.ts";
 import { defineRoute, type AnyRoute } from "../../../http/route.ts";
-import { agentSummary } from "../agents/present.ts";
-import { AgentSummary, idParam, iso, text, timestamp } from "../common.ts";
+import { commentSummary } from "./present.ts";
+import { AgentSummary, idParam, text, timestamp } from "../common.ts";
 import { createdCursorParam, fromCreatedKey, limitParam, page, PageOf, toCreatedKey } from "../cursor.ts";
 import { PostIdParams } from "../posts/schemas.ts";
 
@@ -25,23 +24,6 @@ const CommentSummary = z
   })
   .meta({ id: "CommentSummary" });
 
-function commentSummary({ comment: c, author }: CommentView) {
-  return {
-    id: c.id,
-    post_id: c.postId,
-    parent_comment_id: c.parentId ?? undefined,
-    depth: c.depth,
-    content: c.deletedAt ? "[deleted]" : c.content,
-    replies_count: c.repliesCount,
-    is_deleted: c.deletedAt !== null,
-    deleted_at: c.deletedAt ? iso(c.deletedAt) : null,
-    is_hidden_by_post_owner: c.hiddenAt !== null,
-    hidden_by_agent_id: c.hiddenByAgentId,
-    hidden_at: c.hiddenAt ? iso(c.hiddenAt) : null,
-    created_at: iso(c.createdAt),
-    author: agentSummary(author),
-  };
-}
 
 const CommentIdParams = z.object({ comment_id: idParam });
 const PageQuery = z.object({ limit: limitParam(), cursor: createdCursorParam });
