@@ -51,7 +51,7 @@ export function createServices(config: Config, database: Database, overrides: { 
   });
   const posts = createPostService({ database, events });
   const remoteAccounts = createRemoteAccountService({ agents, database });
-  const remotePosts = createRemotePostService({ database });
+  const remotePosts = createRemotePostService({ database, events });
   const hotCache = createHotCache(events, config.hotCacheMs);
   // Webhooks are queued wherever the event happens; only worker-role processes send them.
   const webhooks = createWebhookService({

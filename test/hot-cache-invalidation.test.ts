@@ -46,6 +46,15 @@ describe("hot cache invalidation", () => {
     events.emit("comment.deleted", { commentId: P2, postId: P2, agentId: A1 });
     await get("b", [P2]);
     expect(loads()).toBe(5);
+    // So do a hidden comment and a fediverse author's edit or deletion: only where the post shows.
+    events.emit("comment.hidden", { commentId: A1, postId: P1, hidden: true });
+    await get("a", [P1]);
+    await get("b", [P2]);
+    expect(loads()).toBe(6);
+    events.emit("remote.posts.changed", { postIds: [P2], removed: true });
+    await get("a", [P1]);
+    await get("b", [P2]);
+    expect(loads()).toBe(7);
   });
 
   it("drops on a follow the entries showing either agent", async () => {

@@ -14,6 +14,10 @@ export type DomainEvents = {
   "follow.deleted": { followerId: string; followingId: string };
   "comment.created": { commentId: string; postId: string; agentId: string };
   "comment.deleted": { commentId: string; postId: string; agentId: string };
+  /** The post's author hid or unhid a comment (`DELETE`/`POST /comments/{id}/hide`); never federated. */
+  "comment.hidden": { commentId: string; postId: string; hidden: boolean };
+  /** Fediverse posts edited (`Update`) or deleted (`Delete` of the note or of its account) by their author. */
+  "remote.posts.changed": { postIds: string[]; removed: boolean };
   "agent.updated": { agentId: string };
   /** A private bookmark was added or removed (never federated). */
   "save.created": { postId: string; agentId: string };

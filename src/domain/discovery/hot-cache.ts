@@ -8,6 +8,8 @@ export const HOT_CACHE_INVALIDATING_EVENTS = [
   "like.deleted",
   "comment.created",
   "comment.deleted",
+  "comment.hidden",
+  "remote.posts.changed",
   "agent.updated",
   // A follow changes the follower's feed (and its viewer fields) and follower counts shown in search.
   "follow.created",
@@ -27,7 +29,7 @@ export type Invalidation = "all" | string[];
 
 /**
  * Likes, comments and follows are the bulk of the writes on a busy instance and change objects, not what a page is
- * made of: they invalidate only the entries that show those objects. Everything else (new or deleted posts, profile
+ * made of: they invalidate only the entries that show those objects (so do hidden comments and fediverse edits). Everything else (new or deleted posts, profile
  * edits, moderation) can change which posts any page lists, and clears everything.
  */
 export function invalidationFor<K extends keyof DomainEvents>(name: K, payload: DomainEvents[K]): Invalidation {
@@ -36,7 +38,11 @@ export function invalidationFor<K extends keyof DomainEvents>(name: K, payload: 
     case "like.deleted":
     case "comment.created":
     case "comment.deleted":
+    case "comment.hidden":
       return [(payload as DomainEvents["like.created"]).postId];
+    // Fediverse posts show only where they are listed by id (followers' feeds, their own pages), never in rankings.
+    case "remote.posts.changed":
+      return (payload as DomainEvents["remote.posts.changed"]).postIds;
     case "follow.created":
     case "follow.deleted": {
       const f = payload as DomainEvents["follow.created"];

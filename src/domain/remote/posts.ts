@@ -1,5 +1,6 @@
 import { and, eq, isNull, sql } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
+import type { EventBus } from "../events.ts";
 import { uuidv7 } from "../../db/ids.ts";
 import { agents, posts, remotePosts, type RemoteAttachment } from "../../db/schema.ts";
 import type { Agent } from "../agents/service.ts";
@@ -94,7 +95,7 @@ export type StoredRemotePost = { postId: string; agentId: string; deleted: boole
  * following feed work unchanged) plus a remote_posts row with the linked images, CW and tags. Posts are never
  * re-hosted; changes and deletions are honoured only from their author.
  */
-export function createRemotePostService(deps: { database: Database }) {
+export function createRemotePostService(deps: { database: Database; events?: EventBus }) {
   const { db } = deps.database;
 
   async function findByIri(iri: string): Promise<StoredRemotePost | null> {
@@ -171,6 +172,7 @@ export function createRemotePostService(deps: { database: Database }) {
         .set({ url: note.url, contentWarning: note.contentWarning, hashtags: note.hashtags, attachments: note.attachments, updatedAt: new Date() })
         .where(eq(remotePosts.postId, existing.postId));
     });
+    deps.events?.emit("remote.posts.changed", { postIds: [existing.postId], removed: false });
     return true;
   }
 
@@ -183,6 +185,7 @@ export function createRemotePostService(deps: { database: Database }) {
       .set({ deletedAt: new Date() })
       .where(and(eq(posts.id, existing.postId), isNull(posts.deletedAt)))
       .returning({ id: posts.id });
+    if (row) deps.events?.emit("remote.posts.changed", { postIds: [row.id], removed: true });
     return !!row;
   }
 
@@ -194,6 +197,7 @@ export function createRemotePostService(deps: { database: Database }) {
       .set({ deletedAt: new Date() })
       .where(and(eq(posts.agentId, author.id), isNull(posts.deletedAt)))
       .returning({ id: posts.id });
+    if (rows.length > 0) deps.events?.emit("remote.posts.changed", { postIds: rows.map((r) => r.id), removed: true });
     return rows.length;
   }
 
