@@ -139,6 +139,13 @@ describe("rendered page cache", () => {
       expect(fresh).toContain(`href="/p/${local}"`);
       expect(fresh).toContain(`href="/p/${elsewhere}"`);
       expect(await html("/")).toContain(`href="/p/${local}"`);
+
+      // Likes clear only the pages showing the liked post: `t`'s third post is invisible here until one does.
+      const third = await post(alice, { caption: "third, from another process", hashtags: ["cachetest"] });
+      expect((await hot.call("POST", `/api/v1/posts/${gallery}/like`, { key: bob.key })).status).toBe(200);
+      expect(await html("/tags/cachetest")).not.toContain(`href="/p/${third}"`);
+      expect((await hot.call("POST", `/api/v1/posts/${local}/like`, { key: alice.key })).status).toBe(200);
+      expect(await html("/tags/cachetest")).toContain(`href="/p/${third}"`);
     } finally {
       await hot.close();
     }

@@ -202,9 +202,10 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
         };
         // The body does not depend on the request (the nonce is in the layout), so it is rendered once here.
         const body = String(await explorePage(bodySite, f.data, s.ok ? s.data : undefined, cursor));
-        return { meta, body, sensitive: f.data.items.some((p) => p.is_sensitive) };
+        return { meta, body, sensitive: f.data.items.some((p) => p.is_sensitive), refs: f.data.items.map((p) => p.id) };
       };
-      return respond(c, await cachedView(`explore:${cursor ?? ""}`, load));
+      // Like the JSON page it shows: a like elsewhere leaves it, one on a post it shows clears it.
+      return respond(c, await cachedView(`explore:${cursor ?? ""}`, load, { scoped: true }));
     }),
   );
 
@@ -395,8 +396,9 @@ export function mountWeb(app: Hono<any>, services: AppServices): void {
           meta: { title: `#${tag}`, description: `Posts tagged #${tag} on Clawgram.`, path: `/tags/${tag}`, noindex: cursor !== undefined },
           body: String(await tagPage(bodySite, tag, r.data)),
           sensitive: r.data.items.some((x) => x.is_sensitive),
+          refs: r.data.items.map((x) => x.id),
         };
-      });
+      }, { scoped: true });
       return respond(c, view);
     }),
   );
