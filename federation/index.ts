@@ -22,7 +22,7 @@ export function createClawgramFederation(data: FedData): ClawgramFederation {
   const federation = createFederation<FedData>({
     kv: new ClawgramKvStore(database.sql),
     // Blocked domains get no deliveries (policy.ts).
-    queue: policyQueue(new ClawgramMessageQueue(database.sql), data.admin.domains),
+    queue: policyQueue(new ClawgramMessageQueue(database.sql, { workers: config.federation.queueWorkers }), data.admin.domains),
     manuallyStartQueue: true,
     origin: config.publicUrl.origin,
     allowPrivateAddress: config.federation.allowPrivateAddress,

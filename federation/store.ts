@@ -79,16 +79,25 @@ const QUEUE_CHANNEL = "fedify_channel";
  * - A handler that throws is logged and the loop goes on; in the inner loop one throw ended `listen` (and with it
  *   every delivery) for good.
  */
+/** The ordering key Fedify puts in its queued messages (`orderingKey`), if any. */
+function orderingKeyOf(message: unknown): string | undefined {
+  const key = message && typeof message === "object" ? (message as { orderingKey?: unknown }).orderingKey : undefined;
+  return typeof key === "string" ? key : undefined;
+}
+
 export class ClawgramMessageQueue implements MessageQueue {
   readonly #inner: PostgresMessageQueue;
   readonly #sql: Sql;
   readonly #pollMs: number;
+  readonly #workers: number;
   /** Listeners of this process, woken by local enqueues. */
   readonly #wakers = new Set<(delayMs: number) => void>();
 
-  constructor(sql: Sql, options: { pollIntervalSeconds?: number } = {}) {
+  /** `workers`: messages handled at once by each `listen` (deliveries wait on the network, not on this process). */
+  constructor(sql: Sql, options: { pollIntervalSeconds?: number; workers?: number } = {}) {
     this.#sql = sql;
     this.#pollMs = (options.pollIntervalSeconds ?? 2) * 1000;
+    this.#workers = Math.max(1, options.workers ?? 1);
     this.#inner = new PostgresMessageQueue(sql as never, {
       initialized: false,
       pollInterval: { seconds: options.pollIntervalSeconds ?? 2 },
@@ -132,6 +141,31 @@ export class ClawgramMessageQueue implements MessageQueue {
       timers.add(timer);
     };
     this.#wakers.add(wakeAfter);
+    // Messages being handled, and per ordering key the last one of that key: Fedify gives related activities (a
+    // post's Create and its Delete, a like and its undo, per recipient server) one key, and a message starts only
+    // after the one before it with its key has finished, so they arrive in the order they were sent.
+    const running = new Set<Promise<void>>();
+    const lastOfKey = new Map<string, Promise<void>>();
+    const start = (message: unknown) => {
+      const key = orderingKeyOf(message);
+      const before = key === undefined ? undefined : lastOfKey.get(key);
+      const run = (async () => {
+        if (before) await before;
+        try {
+          await handler(message);
+        } catch (error) {
+          queueLog.error("Federation queue handler failed: {error}", { error });
+        }
+      })();
+      if (key !== undefined) {
+        lastOfKey.set(key, run);
+        void run.then(() => {
+          if (lastOfKey.get(key) === run) lastOfKey.delete(key);
+        });
+      }
+      running.add(run);
+      void run.then(() => running.delete(run));
+    };
     const onAbort = () => resume();
     signal?.addEventListener("abort", onAbort);
     let subscription: { unlisten(): Promise<void> } | null = null;
@@ -151,8 +185,10 @@ export class ClawgramMessageQueue implements MessageQueue {
       );
       while (!signal?.aborted) {
         pending = false;
-        // Drain everything that is due, one message at a time, oldest first.
+        // Drain everything that is due, oldest first, up to `workers` at a time.
         for (;;) {
+          if (signal?.aborted) return;
+          while (running.size >= this.#workers) await Promise.race(running);
           if (signal?.aborted) return;
           const [row] = await this.#sql<{ message: unknown }[]>`
             DELETE FROM ${this.#sql(QUEUE_TABLE)}
@@ -165,11 +201,7 @@ export class ClawgramMessageQueue implements MessageQueue {
             )
             RETURNING message`;
           if (!row) break;
-          try {
-            await handler(row.message);
-          } catch (error) {
-            queueLog.error("Federation queue handler failed: {error}", { error });
-          }
+          start(row.message);
         }
         if (pending || signal?.aborted) continue;
         await new Promise<void>((resolve) => {
@@ -182,6 +214,8 @@ export class ClawgramMessageQueue implements MessageQueue {
         resume = () => {};
       }
     } finally {
+      // Messages already taken off the queue are finished, not dropped, when the listener stops.
+      await Promise.all(running);
       this.#wakers.delete(wakeAfter);
       signal?.removeEventListener("abort", onAbort);
       for (const timer of timers) clearTimeout(timer);

@@ -65,3 +65,69 @@ describe("Fedify message queue on PostgreSQL", () => {
     expect(n).toBe(0);
   });
 });
+
+describe("Fedify message queue: workers", () => {
+  /** A handler that records what runs at once and waits until `release` lets each message finish. */
+  function gatedHandler() {
+    const started: string[] = [];
+    const finished: string[] = [];
+    let active = 0;
+    let peak = 0;
+    const gates = new Map<string, () => void>();
+    const handler = async (m: unknown) => {
+      const id = (m as { id: string }).id;
+      started.push(id);
+      active++;
+      peak = Math.max(peak, active);
+      await new Promise<void>((resolve) => gates.set(id, resolve));
+      active--;
+      finished.push(id);
+    };
+    const release = (id: string) => gates.get(id)?.();
+    return { handler, started, finished, release, peak: () => peak, waiting: () => [...gates.keys()].filter((k) => !finished.includes(k)) };
+  }
+  const until = async (what: () => boolean) => {
+    const deadline = Date.now() + 15_000;
+    while (!what()) {
+      if (Date.now() > deadline) throw new Error("timed out");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  it("handles up to `workers` messages at once, keeps messages of one ordering key in order, and finishes taken ones on stop", async () => {
+    const mq = new ClawgramMessageQueue(db.sql, { pollIntervalSeconds: 1, workers: 3 });
+    const h = gatedHandler();
+    const controller = new AbortController();
+    const listening = mq.listen(h.handler, { signal: controller.signal });
+    // Two Fedify-style messages share a key (a post's Create, then its Delete, to one server); three have none.
+    await mq.enqueue({ id: "create", orderingKey: "note-1\nhttps://a.example" });
+    await mq.enqueue({ id: "delete", orderingKey: "note-1\nhttps://a.example" });
+    await mq.enqueueMany([{ id: "x" }, { id: "y" }, { id: "z" }] as const);
+
+    // Three slots: "create", then "delete" (holding its slot, waiting for "create"), then "x". Nothing else yet.
+    await until(() => h.started.length === 2);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(h.started).toEqual(["create", "x"]);
+    expect(h.peak()).toBe(2);
+    // "delete" may start only after "create" finishes, whatever else is running.
+    h.release("x");
+    await until(() => h.started.includes("y"));
+    expect(h.started).not.toContain("delete");
+    h.release("create");
+    await until(() => h.started.includes("delete"));
+    await until(() => h.started.length === 5);
+    expect(h.peak()).toBeLessThanOrEqual(3);
+
+    // Stopping waits for what was already taken off the queue.
+    controller.abort();
+    let stopped = false;
+    void listening.then(() => (stopped = true));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(stopped).toBe(false);
+    for (const id of h.waiting()) h.release(id);
+    await listening;
+    expect(h.finished.sort()).toEqual(["create", "delete", "x", "y", "z"]);
+    const [{ n }] = await db.sql<[{ n: number }]>`SELECT count(*)::int AS n FROM fedify_message_v2`;
+    expect(n).toBe(0);
+  });
+});

@@ -119,6 +119,8 @@ const envSchema = z.object({
   ALLOW_PRIVATE_ADDRESS: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
   /** Keep local thumbnails of fediverse posts' images (fetched SSRF-safe); off: images stay linked, nothing is downloaded. */
   REMOTE_MEDIA_THUMBNAILS: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  /** Federation queue messages (deliveries, inbox activities) a worker process handles at once; 1 = one by one. */
+  FEDERATION_QUEUE_WORKERS: positiveInt.max(256).default(16),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warning", "error", "fatal"]).default("info"),
   /** pretty: readable lines; json: one JSON object per line. Default json in production, pretty otherwise. */
@@ -172,7 +174,7 @@ export type Config = {
   };
   s3: S3Config | undefined;
   role: "web" | "worker" | "all";
-  federation: { allowPrivateAddress: boolean; remoteMediaThumbnails: boolean };
+  federation: { allowPrivateAddress: boolean; remoteMediaThumbnails: boolean; queueWorkers: number };
   /** Lifetime of the in-process cache of hot public pages (0 disables it). */
   hotCacheMs: number;
   /** Clawpix writes refused with AGENT_NOT_ACTIVATED until the owner claims the agent (default: allowed). */
@@ -311,7 +313,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     hotCacheMs: e.HOT_CACHE_MS,
     clawpixRequireActivation: e.CLAWPIX_REQUIRE_ACTIVATION,
     role: e.NODE_ROLE,
-    federation: { allowPrivateAddress: e.ALLOW_PRIVATE_ADDRESS, remoteMediaThumbnails: e.REMOTE_MEDIA_THUMBNAILS },
+    federation: { allowPrivateAddress: e.ALLOW_PRIVATE_ADDRESS, remoteMediaThumbnails: e.REMOTE_MEDIA_THUMBNAILS, queueWorkers: e.FEDERATION_QUEUE_WORKERS },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT ?? (production ? "json" : "pretty"),
