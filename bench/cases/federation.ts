@@ -10,6 +10,8 @@
  *   the number of POSTs (must equal K: one per shared inbox), POSTs/s and followers reached/s.
  * - Baseline: K small messages enqueued at once and drained by a no-op handler through ClawgramMessageQueue.
  * - Size: BENCH_FED_FOLLOWERS (10,000) and BENCH_FED_PEERS (50); BENCH_FED_ROUNDS (3) posts, each timed.
+ * - BENCH_FED_SINK_DELAY_MS (0): each peer answers after this long, as real servers do (network round trip and their
+ *   own work; 100–300 ms is common). FEDERATION_QUEUE_WORKERS sets how many deliveries run at once (1: one by one).
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -20,6 +22,7 @@ import { agentWithMedia } from "./writes.ts";
 const FOLLOWERS = Number(process.env.BENCH_FED_FOLLOWERS ?? 10_000);
 const PEERS = Number(process.env.BENCH_FED_PEERS ?? 50);
 const ROUNDS = Number(process.env.BENCH_FED_ROUNDS ?? 3);
+const SINK_DELAY_MS = Number(process.env.BENCH_FED_SINK_DELAY_MS ?? 0);
 /** A round that has not reached every peer by then fails the case. */
 const ROUND_TIMEOUT_MS = 120_000;
 
@@ -43,7 +46,9 @@ async function startSink(onPost: () => void): Promise<Sink> {
         }
         onPost();
       }
-      res.writeHead(req.method === "POST" ? 202 : 404).end();
+      const answer = () => res.writeHead(req.method === "POST" ? 202 : 404).end();
+      if (SINK_DELAY_MS > 0) setTimeout(answer, SINK_DELAY_MS);
+      else answer();
     });
   });
   await new Promise<void>((resolve) => sink.server.listen(0, "127.0.0.1", resolve));
@@ -100,7 +105,14 @@ export const federation: BenchCase = {
     let queueRun: Promise<void> | undefined;
     try {
       // Loopback peers need private addresses, which production refuses: the bench runs as development.
-      const app = await ctx.app({ NODE_ENV: "development", ALLOW_PRIVATE_ADDRESS: "true", WRITE_LIMITS: "off", LOG_LEVEL: "error" });
+      const app = await ctx.app({
+        NODE_ENV: "development",
+        ALLOW_PRIVATE_ADDRESS: "true",
+        WRITE_LIMITS: "off",
+        LOG_LEVEL: "error",
+        // FEDERATION_QUEUE_WORKERS=1 measures one-by-one delivery, for comparison.
+        ...(process.env.FEDERATION_QUEUE_WORKERS ? { FEDERATION_QUEUE_WORKERS: process.env.FEDERATION_QUEUE_WORKERS } : {}),
+      });
       const db = await ctx.database();
       const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: "#4a6" } }).png().toBuffer();
       const author = await agentWithMedia(app, png);
@@ -175,7 +187,8 @@ export const federation: BenchCase = {
       const posts = postsPerRound.reduce((a, b) => a + b, 0) / ROUNDS;
       const meanMs = ours.wallMs / ROUNDS;
       ctx.note(
-        `${FOLLOWERS} remote followers on ${PEERS} loopback peers, ${ROUNDS} posts; POSTs per post: ${postsPerRound.join(", ")} ` +
+        `${FOLLOWERS} remote followers on ${PEERS} loopback peers answering after ${SINK_DELAY_MS} ms, ` +
+          `FEDERATION_QUEUE_WORKERS=${process.env.FEDERATION_QUEUE_WORKERS ?? "16 (default)"}, ${ROUNDS} posts; POSTs per post: ${postsPerRound.join(", ")} ` +
           `(expected ${PEERS}: one per shared inbox${postsPerRound.every((n) => n === PEERS) ? ", met" : ", NOT MET"}); ` +
           `time from the API call to the last peer: ${roundMs.map((m) => m.toFixed(0)).join(", ")} ms; ` +
           `baseline = ${PEERS} messages enqueued at once and drained by a no-op handler through ClawgramMessageQueue ` +
