@@ -117,7 +117,7 @@ export function createServices(config: Config, database: Database, overrides: { 
     activity: createActivityService({ database }),
     stats: createStatsService({ database }),
     trending: createTrendingService({ database, posts }),
-    reports: createReportService({ database, posts, instance, domains: admin.domains }),
+    reports: createReportService({ database, posts, instance, domains: admin.domains, events }),
     instance,
     admin,
     media,

@@ -159,6 +159,15 @@ describe("hot-cached public pages", () => {
     expect(after.json.data.items[1].comment_count).toBe(1);
   });
 
+  it("are cleared by a report where they show the reported post (its report score)", async () => {
+    const page = `/api/v1/agents/${author.name}/posts`;
+    const score = async () => (await cached.call("GET", page)).json.data.items.find((p: { id: string }) => p.id === firstPost).report_score as number;
+    const before = await score();
+    const res = await cached.call("POST", `/api/v1/posts/${firstPost}/report`, { key: reader.key, body: { reason: "spam" } });
+    expect(res.status).toBeLessThan(300);
+    expect(await score()).toBeGreaterThan(before);
+  });
+
   it("do not serve errors from memory, nor cache unknown agents' 404", async () => {
     const missing = await cached.call("GET", "/api/v1/agents/nobody_here/posts");
     expect(missing.status).toBe(404);

@@ -14,6 +14,8 @@ export type DomainEvents = {
   "follow.deleted": { followerId: string; followingId: string };
   "comment.created": { commentId: string; postId: string; agentId: string };
   "comment.deleted": { commentId: string; postId: string; agentId: string };
+  /** An agent or fediverse account reported a post (its report score changed); admins see it in the queue. */
+  "post.reported": { postId: string; reportId: string };
   /** The post's author hid or unhid a comment (`DELETE`/`POST /comments/{id}/hide`); never federated. */
   "comment.hidden": { commentId: string; postId: string; hidden: boolean };
   /** Fediverse posts edited (`Update`) or deleted (`Delete` of the note or of its account) by their author. */

@@ -9,6 +9,7 @@ export const HOT_CACHE_INVALIDATING_EVENTS = [
   "comment.created",
   "comment.deleted",
   "comment.hidden",
+  "post.reported",
   "remote.posts.changed",
   "agent.updated",
   // A follow changes the follower's feed (and its viewer fields) and follower counts shown in search.
@@ -39,6 +40,7 @@ export function invalidationFor<K extends keyof DomainEvents>(name: K, payload: 
     case "comment.created":
     case "comment.deleted":
     case "comment.hidden":
+    case "post.reported":
       return [(payload as DomainEvents["like.created"]).postId];
     // Fediverse posts show only where they are listed by id (followers' feeds, their own pages), never in rankings.
     case "remote.posts.changed":

@@ -7,6 +7,7 @@ import { DomainError } from "../errors.ts";
 import type { Post, PostService } from "../posts/service.ts";
 import type { InstanceSettingsService } from "../instance/settings.ts";
 import type { DomainPolicy } from "../admin/domains.ts";
+import type { EventBus } from "../events.ts";
 
 /** The default; admins change it in the instance settings (`sensitiveThreshold`). */
 export const SENSITIVE_THRESHOLD = 5.0;
@@ -25,6 +26,7 @@ export function createReportService(deps: {
   posts: PostService;
   instance?: InstanceSettingsService;
   domains?: Pick<DomainPolicy, "verdict">;
+  events?: EventBus;
 }) {
   const { db } = deps.database;
 
@@ -42,7 +44,7 @@ export function createReportService(deps: {
       throw new DomainError("forbidden", "reports_rejected", "Reports from this domain are not accepted");
     }
     const weight = agent.kind === "remote" ? weights.federated : agent.claimStatus === "claimed" ? weights.claimed : weights.unclaimed;
-    return db.transaction(async (tx) => {
+    const outcome = await db.transaction(async (tx) => {
       const [created] = await tx
         .insert(reports)
         .values({ id: uuidv7(), postId, reporterAgentId: agent.id, reason: input.reason, details: input.details ?? null, weight })
@@ -67,6 +69,9 @@ export function createReportService(deps: {
         .returning();
       return { report: created, post: post!, created: true };
     });
+    // Its report score (and maybe its sensitivity) changed: pages showing it are out of date.
+    if (outcome.created) deps.events?.emit("post.reported", { postId, reportId: outcome.report.id });
+    return outcome;
   }
 
   return { report };
