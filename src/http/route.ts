@@ -315,11 +315,9 @@ const withoutCursors = (json: string) => json.replace(/"next_cursor":"[A-Za-z0-9
 /**
  * A cacheable response, ready to send: its weak ETag and its body serialized and UTF-8 encoded once, up to (not
  * including) the envelope's closing brace, so each request only appends its own `request_id` (see `sendTagged`): a
- * hot-cached leaderboard (a hundred posts, ~100 kB) costs a copy, not a serialization, per request.
- */
-/**
- * `shared`: kept in the hot cache and sent many times, so worth gzipping once (a one-off response is sent as is).
- * `outcome` is kept for personalizing a shared page (viewer fields).
+ * hot-cached leaderboard (a hundred posts, ~100 kB) costs a copy, not a serialization, per request. `shared`: kept in
+ * the hot cache and sent many times, so worth gzipping once (a one-off response goes as is); `refs`: the ids it
+ * shows (targeted invalidation); `outcome`: kept for personalizing a shared page (viewer fields).
  */
 type TaggedResponse = {
   status: ContentfulStatusCode;
@@ -366,6 +364,7 @@ function sendTagged(c: Context<AppEnv>, r: TaggedResponse, varyAuth = false) {
     c.header("Cache-Control", "private, max-age=0, must-revalidate");
     c.header("Vary", "Authorization", { append: true });
   }
+  c.header("Vary", "Accept-Encoding", { append: true });
   const inm = c.req.header("if-none-match");
   if (inm) {
     const strong = r.tag.slice(2);
@@ -374,7 +373,6 @@ function sendTagged(c: Context<AppEnv>, r: TaggedResponse, varyAuth = false) {
   // The same bytes `send` would write: the envelope's fields, then this request's id.
   const id = c.var.requestId;
   const tail = Buffer.from(id === undefined ? "}" : `,"request_id":${JSON.stringify(id)}}`, "utf8");
-  c.header("Vary", "Accept-Encoding", { append: true });
   if (r.shared && r.head.length >= GZIP_MIN_BYTES && acceptsGzip(c.req.header("accept-encoding"))) {
     // Compressed once per cached response (a 30 kB page is ~5 kB on the wire); each request adds its own tail.
     r.gzip ??= gzipHead(r.head);
