@@ -30,8 +30,9 @@ export type Invalidation = "all" | string[];
 
 /**
  * Likes, comments and follows are the bulk of the writes on a busy instance and change objects, not what a page is
- * made of: they invalidate only the entries that show those objects (so do hidden comments and fediverse edits). Everything else (new or deleted posts, profile
- * edits, moderation) can change which posts any page lists, and clears everything.
+ * made of: they invalidate only the entries that show those objects (so do hidden comments, reports and fediverse
+ * edits). Everything else (new or deleted posts, profile edits, moderation) can change which posts any page lists,
+ * and clears everything.
  */
 export function invalidationFor<K extends keyof DomainEvents>(name: K, payload: DomainEvents[K]): Invalidation {
   switch (name) {
