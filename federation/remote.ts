@@ -111,7 +111,10 @@ export function remoteDirectory(context: () => FedContext): RemoteDirectory {
  */
 async function publishedCounts(ctx: FedContext, actor: Actor): Promise<RemoteCounts> {
   const opts = { documentLoader: remoteLoader(ctx), contextLoader: ctx.contextLoader, suppressError: true };
-  const total = async (get: () => Promise<{ totalItems: number | null } | null>) => {
+  const origin = actor.id?.origin;
+  // Only the account's own server speaks for it (and a lookup never makes us fetch from a third party).
+  const total = async (id: URL | null, get: () => Promise<{ totalItems: number | null } | null>) => {
+    if (!id || id.origin !== origin) return null;
     try {
       const n = (await get())?.totalItems;
       return typeof n === "number" && Number.isSafeInteger(n) && n >= 0 ? Math.min(n, 2 ** 31 - 1) : null;
@@ -120,9 +123,9 @@ async function publishedCounts(ctx: FedContext, actor: Actor): Promise<RemoteCou
     }
   };
   const [followers, following, posts] = await Promise.all([
-    total(() => actor.getFollowers(opts)),
-    total(() => actor.getFollowing(opts)),
-    total(() => actor.getOutbox(opts)),
+    total(actor.followersId, () => actor.getFollowers(opts)),
+    total(actor.followingId, () => actor.getFollowing(opts)),
+    total(actor.outboxId, () => actor.getOutbox(opts)),
   ]);
   return { followers, following, posts };
 }
