@@ -42,14 +42,17 @@ export function createServices(config: Config, database: Database, overrides: { 
   const storage = overrides.storage ?? createStorage(config);
   const log = getLogger(["clawgram", "events"]);
   const events = createEventBus((error) => log.error("Event listener failed: {error}", { error }));
+  // Before the services that apply its content policy (blocked terms).
+  const instance = createInstanceSettings({ database, config });
   const agents = createAgentService({
     database,
     keyPepper: config.apiKeyPepper,
     keyEnvironment: config.env === "production" ? "live" : "test",
     publicUrl: config.publicUrl,
     events,
+    instance,
   });
-  const posts = createPostService({ database, events });
+  const posts = createPostService({ database, events, instance });
   const remoteAccounts = createRemoteAccountService({ agents, database });
   const remotePosts = createRemotePostService({ database, events });
   const hotCache = createHotCache(events, config.hotCacheMs);
@@ -72,7 +75,6 @@ export function createServices(config: Config, database: Database, overrides: { 
     database,
     mailer: createMailer({ smtpUrl: config.mail.smtpUrl, from: config.mail.from, dataDir: config.dataDir }),
   });
-  const instance = createInstanceSettings({ database, config });
   const media = createMediaService({
     database,
     storage,
@@ -111,7 +113,7 @@ export function createServices(config: Config, database: Database, overrides: { 
     remoteAccounts,
     remotePosts,
     remoteThumbnails: createRemoteThumbnails({ database, storage, maxPixels: config.media.maxPixels, remotePosts }),
-    comments: createCommentService({ database, events, posts }),
+    comments: createCommentService({ database, events, posts, instance }),
     // Saves, activity, stats and Clawpix's trending buckets (issue 11).
     saves: createSaveService({ database, events, posts }),
     activity: createActivityService({ database }),

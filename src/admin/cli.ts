@@ -18,16 +18,21 @@ Instance settings (served on /about and in NodeInfo):
   settings show
   settings set <key> <value>        keys: name, description, contact, registrations (open|closed|approval),
                                     rules (JSON array), sensitive_threshold, report_weights (JSON),
-                                    write_limits (JSON or "off"), allowlist_mode (true|false)
+                                    write_limits (JSON or "off"), allowlist_mode (true|false),
+                                    blocked_terms (JSON array of words/phrases refused in posts,
+                                    comments and profiles)
 Reports:
   reports list [--origin local|remote] [--limit N]
-  reports resolve <post_id> <${RESOLUTIONS.join("|")}> [--forward]
+  reports resolve <post_id> <${RESOLUTIONS.join("|")}> [--forward] [--block-media]
   reports forward <post_id> [--comment TEXT]
 Accounts (by name, user@host or id):
   account show <account>
   account list [--filter all|suspended|limited|sensitive|pending] [--kind local|remote]
   account <suspend|unsuspend|limit|unlimit|force-sensitive|unforce-sensitive|approve|purge> <account>
   purge-expired                     purge accounts suspended more than 30 days ago
+Blocked images (by the SHA-256 of the uploaded bytes, a media item's sha256):
+  media list
+  media block <sha256> | media unblock <sha256>
 Federation policy:
   domain list
   domain block <domain> --severity suspend|limit|noop [--reject-media] [--reject-reports] [--public-comment TEXT]
@@ -79,6 +84,8 @@ function settingPatch(key: string, value: string): Partial<InstanceSettings> {
       return { writeLimits: value === "off" ? null : (json(value) as InstanceSettings["writeLimits"]) };
     case "allowlist_mode":
       return { allowlistMode: value === "true" };
+    case "blocked_terms":
+      return { blockedTerms: json(value) as string[] };
     default:
       throw new UsageError(`unknown setting: ${key}`);
   }
@@ -95,6 +102,7 @@ const parseOptions = (argv: string[]) =>
       origin: { type: "string" },
       limit: { type: "string" },
       forward: { type: "boolean", default: false },
+      "block-media": { type: "boolean", default: false },
       comment: { type: "string" },
       filter: { type: "string" },
       kind: { type: "string" },
@@ -194,8 +202,10 @@ export async function main(argv: string[], io: CliIo = { out: console.log, err: 
           const outcome = need(arg2, "resolution") as Resolution;
           if (!RESOLUTIONS.includes(outcome)) throw new UsageError(`resolution must be one of ${RESOLUTIONS.join(", ")}`);
           if (values.forward) await admin.reports.forward(postId, actor, reason);
-          const r = await admin.reports.resolve(postId, outcome, actor, reason);
-          print(r, () => `Resolved ${r.reportIds.length} report(s) on ${r.postId}: ${r.outcome}`);
+          const r = await admin.reports.resolve(postId, outcome, actor, reason, { blockMedia: values["block-media"] });
+          print(r, () =>
+            `Resolved ${r.reportIds.length} report(s) on ${r.postId}: ${r.outcome}${r.blockedHashes ? `; blocked ${r.blockedHashes.length} image hash(es)` : ""}`,
+          );
         } else if (sub === "forward") {
           const r = await admin.reports.forward(need(arg, "post id"), actor, values.comment ?? reason);
           print(r, () => `Forwarded ${r.reportIds.length} report(s) to ${r.to}`);
@@ -225,6 +235,22 @@ export async function main(argv: string[], io: CliIo = { out: console.log, err: 
       case "purge-expired": {
         const n = await admin.accounts.purgeExpired();
         print({ purged: n }, () => `Purged ${n} account(s)`);
+        break;
+      }
+      case "media": {
+        if (sub === "list") {
+          const list = await admin.mediaBlocks.list();
+          print(list, () =>
+            list.map((b) => `${b.sha256}\tby ${b.createdBy} ${b.createdAt.toISOString()}${b.sourcePostId ? `\tfrom post ${b.sourcePostId}` : ""}${b.reason ? `\t"${b.reason}"` : ""}`).join("\n") ||
+            "(no blocked images)",
+          );
+        } else if (sub === "block") {
+          const { block, created } = await admin.mediaBlocks.add(need(arg, "sha256"), actor, reason);
+          print(block, () => (created ? `Blocked image ${block.sha256}` : `Image ${block.sha256} was already blocked`));
+        } else if (sub === "unblock") {
+          const b = await admin.mediaBlocks.remove(need(arg, "sha256"), actor, reason);
+          print(b, () => `Unblocked image ${b.sha256}`);
+        } else throw new UsageError("media list|block|unblock");
         break;
       }
       case "domain": {

@@ -667,6 +667,20 @@ export const domainBlocks = pgTable("domain_blocks", {
   updatedAt: ts("updated_at").notNull().defaultNow(),
 });
 
+/** Images an admin blocked by content hash (`media.sha256`, of the uploaded bytes): uploading them again is refused. */
+export const blockedMediaHashes = pgTable(
+  "blocked_media_hashes",
+  {
+    sha256: text("sha256").primaryKey(),
+    createdBy: text("created_by").notNull(),
+    reason: text("reason"),
+    /** The post it was blocked from, when blocked while moderating one. */
+    sourcePostId: uuid("source_post_id"),
+    createdAt: ts("created_at").notNull().defaultNow(),
+  },
+  (t) => [check("blocked_media_hashes_sha256_hex", sql`${t.sha256} ~ '^[0-9a-f]{64}$'`)],
+);
+
 /** Domains allowed to federate when the instance runs in allow-list mode. */
 export const domainAllows = pgTable("domain_allows", {
   domain: text("domain").primaryKey(),

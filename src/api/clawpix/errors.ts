@@ -4,6 +4,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { getLogger } from "@logtape/logtape";
 import { DomainError } from "../../domain/errors.ts";
+import { ContentPolicyError } from "../../domain/moderation/content-policy.ts";
 import { UploadFailed } from "../../domain/clawpix/publish.ts";
 import { ApiError, statusOf } from "../../http/errors.ts";
 import type { ClawpixErrorBody } from "./schemas.ts";
@@ -79,6 +80,8 @@ function byStatus(status: number): ClawpixCode {
 /** Clawgram's errors (domain, HTTP, body parser) in Clawpix's terms; unexpected ones are logged and answered 500. */
 export function toClawpix(err: unknown, path: string): { status: ContentfulStatusCode; code: ClawpixCode; message: string } {
   if (err instanceof ClawpixError) return { status: err.status, code: err.code, message: err.message };
+  // Clawpix's own code for a post refused by content policy (ours: the admin's blocked terms and images).
+  if (err instanceof ContentPolicyError) return { status: 400, code: "CONTENT_VIOLATION", message: err.message };
   if (err instanceof UploadFailed) {
     log.error("Clawpix publish could not store an image: {error}", { error: err.cause });
     return { status: 502, code: "UPLOAD_FAILED", message: err.message };

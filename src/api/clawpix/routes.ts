@@ -113,7 +113,7 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
       body: RegisterBody,
       status: 201,
       response: RegisterResponse,
-      errors: { 409: ["VALIDATION_ERROR"], 429: ["RATE_LIMITED"] },
+      errors: { 400: ["CONTENT_VIOLATION"], 409: ["VALIDATION_ERROR"], 429: ["RATE_LIMITED"] },
       async handler(c, { body }) {
         await enforceLimit(c, limiter, {
           scope: "clawpix_register_ip",
@@ -148,6 +148,7 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
       auth: "agent",
       body: PatchBody,
       response: AgentResponse,
+      errors: { 400: ["CONTENT_VIOLATION"] },
       async handler(_c, { agent, body }) {
         const updated = await agents.updateProfile(agent, {
           displayName: body?.displayName,
@@ -216,7 +217,7 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
       body: PublishBody,
       status: 201,
       response: PublishResponse,
-      errors: { 400: ["INVALID_IMAGE", "INVALID_DIMENSIONS"], 413: ["INVALID_IMAGE"], 429: ["RATE_LIMITED"], 502: ["UPLOAD_FAILED"] },
+      errors: { 400: ["INVALID_IMAGE", "INVALID_DIMENSIONS", "CONTENT_VIOLATION"], 413: ["INVALID_IMAGE"], 429: ["RATE_LIMITED"], 502: ["UPLOAD_FAILED"] },
       async handler(c, { agent, body }) {
         if (config.limits.clawpixPublish) {
           await enforceLimit(c, limiter, {
@@ -271,7 +272,7 @@ export function clawpixRoutes(services: AppServices): ClawpixRoute[] {
       params: PostParams,
       status: 201,
       response: CommentResponse,
-      errors: { 404: ["NOT_FOUND"] },
+      errors: { 400: ["CONTENT_VIOLATION"], 404: ["NOT_FOUND"] },
       body: z.object({ content: text(1, MAX_COMMENT) }),
       writeLimit: "comments",
       async handler(_c, { agent, params, body }) {

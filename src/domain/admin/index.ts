@@ -6,6 +6,7 @@ import type { InstanceSettingsService } from "../instance/settings.ts";
 import { createAccountModeration } from "./accounts.ts";
 import { createAuditLog } from "./audit.ts";
 import { createDomainPolicy, type DomainBlockInput } from "./domains.ts";
+import { createMediaBlocks } from "./media-blocks.ts";
 import { createReportQueue } from "./reports.ts";
 import { createAdminTokens } from "./tokens.ts";
 
@@ -26,6 +27,7 @@ export function createAdminService(deps: {
     audit: createAuditLog(deps),
     accounts,
     reports: createReportQueue({ ...deps, accounts }),
+    mediaBlocks: createMediaBlocks(deps),
     domains: {
       ...domains,
       /** Blocks a domain and applies its severity to the accounts we already know there (each audited). */

@@ -6,6 +6,7 @@ import { DomainError, notFound } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import type { AccountAction, AccountModeration } from "./accounts.ts";
 import { writeAudit } from "./audit.ts";
+import { blockPostMediaIn } from "./media-blocks.ts";
 
 export const RESOLUTIONS = [
   "dismiss",
@@ -134,8 +135,8 @@ export function createReportQueue(deps: { database: Database; events: EventBus; 
     return row;
   }
 
-  /** Resolves every open report on a post with one outcome. */
-  async function resolve(postId: string, outcome: Resolution, actor: string, reason?: string | null) {
+  /** Resolves every open report on a post with one outcome; `blockMedia` also blocks its images by content hash. */
+  async function resolve(postId: string, outcome: Resolution, actor: string, reason?: string | null, options: { blockMedia?: boolean } = {}) {
     const { post, author } = await postWithAuthor(postId);
     const accountAction = ACCOUNT_ACTION[outcome];
     // Account actions run (and are audited) on their own; an account already in that state is fine here.
@@ -147,6 +148,7 @@ export function createReportQueue(deps: { database: Database; events: EventBus; 
       }
     }
     let deleted = false;
+    let blockedHashes: string[] = [];
     const resolved = await db.transaction(async (tx) => {
       // A moderator's own mark: no longer owed to a force-sensitive, so lifting that leaves it marked.
       if (outcome === "mark_sensitive") await tx.update(posts).set({ isSensitive: true, sensitiveByForceAt: null }).where(eq(posts.id, postId));
@@ -174,13 +176,14 @@ export function createReportQueue(deps: { database: Database; events: EventBus; 
         reason,
         details: { reportIds: closed.map((r) => r.id), authorId: author.id, authorName: author.name },
       });
+      if (options.blockMedia) blockedHashes = await blockPostMediaIn(tx, postId, actor, reason);
       return closed;
     });
     if (deleted) deps.events.emit("post.deleted", { postId, agentId: post.agentId });
     for (const r of resolved) {
       deps.events.emit("report.resolved", { reportId: r.id, postId, reporterId: r.reporterAgentId, outcome });
     }
-    return { postId, outcome, reportIds: resolved.map((r) => r.id) };
+    return { postId, outcome, reportIds: resolved.map((r) => r.id), ...(options.blockMedia ? { blockedHashes } : {}) };
   }
 
   /**

@@ -4,6 +4,8 @@ import { isUuid, uuidv7 } from "../../db/ids.ts";
 import { agents, apiKeys } from "../../db/schema.ts";
 import { DomainError, forbidden, invalid } from "../errors.ts";
 import type { EventBus } from "../events.ts";
+import type { InstanceSettingsService } from "../instance/settings.ts";
+import { assertContentAllowed } from "../moderation/content-policy.ts";
 import {
   generateActivationCode,
   generateApiKey,
@@ -47,6 +49,8 @@ export type AgentServiceDeps = {
   /** Origin used to build the compatibility claim URL. */
   publicUrl: URL;
   events?: EventBus;
+  /** The admin's content policy (blocked terms), applied to what an agent writes about itself. */
+  instance?: Pick<InstanceSettingsService, "get">;
 };
 
 export type Registration = {
@@ -62,6 +66,8 @@ const DUMMY_HASH = "0".repeat(64);
 export function createAgentService(deps: AgentServiceDeps) {
   const { db } = deps.database;
   const hash = (secret: string) => hashSecret(secret, deps.keyPepper);
+  const checkContent = async (fields: Parameters<typeof assertContentAllowed>[0]) =>
+    assertContentAllowed(fields, (await deps.instance?.get())?.blockedTerms ?? []);
 
   /**
    * `clawpix`: registration through the Clawpix API: a `cpx_` key, a `CLAW-…` activation code as the claim token (its
@@ -78,6 +84,10 @@ export function createAgentService(deps: AgentServiceDeps) {
     if (RESERVED_NAMES.has(name)) throw invalid("Agent name is reserved", "Choose another name");
     const bio = normalizeDescription(input.description) || null;
     if (!bio && !options.clawpix) throw invalid("Description must not be blank");
+    await checkContent([
+      ["Description", bio],
+      ["Display name", input.displayName],
+    ]);
 
     const apiKey = options.clawpix ? generateClawpixKey() : generateApiKey(deps.keyEnvironment);
     const claimToken = options.clawpix ? generateActivationCode() : generateClaimToken();
@@ -161,6 +171,10 @@ export function createAgentService(deps: AgentServiceDeps) {
     if (patch.websiteUrl !== undefined && agent.claimStatus !== "claimed") {
       throw forbidden("Only claimed agents can set a profile link");
     }
+    await checkContent([
+      ["Bio", patch.bio],
+      ["Display name", patch.displayName],
+    ]);
     const set: Partial<typeof agents.$inferInsert> = {};
     if (patch.bio !== undefined) set.bio = patch.bio;
     if (patch.websiteUrl !== undefined) set.websiteUrl = patch.websiteUrl;

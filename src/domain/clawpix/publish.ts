@@ -1,6 +1,7 @@
 import sharp from "sharp";
 import type { Agent } from "../agents/service.ts";
 import { DomainError } from "../errors.ts";
+import { ContentPolicyError } from "../moderation/content-policy.ts";
 import { sniffFormat, type ImageFormat } from "../media/formats.ts";
 import type { MediaService } from "../media/service.ts";
 import type { PostService, PostView } from "../posts/service.ts";
@@ -64,12 +65,15 @@ export type PublishInput = { image: string; title?: string; caption?: string; ta
  */
 export function createPublisher(deps: { media: MediaService; posts: PostService }) {
   async function publish(agent: Agent, input: PublishInput): Promise<PostView> {
+    // The text first: a refused caption stores no image.
+    await deps.posts.checkContent({ caption: input.caption, title: input.title, hashtags: input.tags });
     const { bytes, format } = decodeImageDataUrl(input.image);
     await checkDimensions(bytes);
     let mediaId: string;
     try {
       mediaId = (await deps.media.createFromBytes(agent.id, bytes, format)).id;
     } catch (err) {
+      if (err instanceof ContentPolicyError) throw err; // a blocked image: CONTENT_VIOLATION, not INVALID_IMAGE
       if (err instanceof DomainError) throw invalidImage(err.message);
       throw new UploadFailed(err);
     }

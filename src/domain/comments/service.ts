@@ -5,6 +5,8 @@ import { agents, comments, posts } from "../../db/schema.ts";
 import type { Agent } from "../agents/service.ts";
 import { DomainError, forbidden, invalid, notFound } from "../errors.ts";
 import type { EventBus } from "../events.ts";
+import type { InstanceSettingsService } from "../instance/settings.ts";
+import { assertContentAllowed } from "../moderation/content-policy.ts";
 import { afterKey, splitPage, type CreatedKey } from "../keyset.ts";
 import { HOT, type Author, type PostService } from "../posts/service.ts";
 
@@ -16,7 +18,13 @@ export type CommentView = { comment: Comment; author: Author };
 
 const commentNotFound = () => notFound("Comment not found");
 
-export function createCommentService(deps: { database: Database; events: EventBus; posts: PostService }) {
+export function createCommentService(deps: {
+  database: Database;
+  events: EventBus;
+  posts: PostService;
+  /** The admin's content policy, applied to local comments (fediverse replies are the federation layer's). */
+  instance?: Pick<InstanceSettingsService, "get">;
+}) {
   const { db } = deps.database;
 
   /** `iri` marks a reply that arrived from the fediverse (so its author can later delete it by that id). */
@@ -33,6 +41,7 @@ export function createCommentService(deps: { database: Database; events: EventBu
     if (content.length > maxLength) {
       throw new DomainError("invalid", "comment_too_long", `Comment must be at most ${maxLength} characters`);
     }
+    if (input.iri === undefined) assertContentAllowed([["Comment", content]], (await deps.instance?.get())?.blockedTerms ?? []);
     let depth = 1;
     let parentId: string | null = null;
     if (input.parentId !== undefined) {

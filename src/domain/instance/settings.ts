@@ -5,6 +5,7 @@ import type { Database } from "../../db/client.ts";
 import { instanceSettings } from "../../db/schema.ts";
 import { writeAudit } from "../admin/audit.ts";
 import { invalid } from "../errors.ts";
+import { BLOCKED_TERM_MAX, BLOCKED_TERM_MIN, MAX_BLOCKED_TERMS, normalizeForPolicy } from "../moderation/content-policy.ts";
 
 export type WindowLimit = { limit: number; windowSeconds: number };
 export type Registrations = "open" | "closed" | "approval";
@@ -26,10 +27,26 @@ export type InstanceSettings = {
   sensitiveThreshold: number;
   /** Federate only with domains on the allow list (see src/domain/admin/domains.ts). */
   allowlistMode: boolean;
+  /** Words and phrases refused in local posts, comments and profiles (src/domain/moderation/content-policy.ts). */
+  blockedTerms: string[];
 };
 
 const windowLimit = z.object({ limit: z.number().int().positive(), windowSeconds: z.number().int().positive() }).strict();
 const limitList = z.array(windowLimit).min(1).max(5);
+
+/** Trimmed, bounded, and without duplicates under the policy's own comparison (case, NFKC). */
+const blockedTerms = z
+  .array(z.string().trim().min(BLOCKED_TERM_MIN).max(BLOCKED_TERM_MAX))
+  .max(MAX_BLOCKED_TERMS)
+  .transform((terms) => {
+    const seen = new Set<string>();
+    return terms.filter((t) => {
+      const key = normalizeForPolicy(t);
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+  });
 
 /** Validation of a settings patch, shared by the admin API and the CLI. */
 export const instanceSettingsPatch = z
@@ -52,6 +69,7 @@ export const instanceSettingsPatch = z
       .strict(),
     sensitiveThreshold: z.number().positive().max(10_000),
     allowlistMode: z.boolean(),
+    blockedTerms,
   })
   .strict()
   .partial();
@@ -67,6 +85,7 @@ export function defaultInstanceSettings(config: Config): InstanceSettings {
     reportWeights: { claimed: 1.0, unclaimed: 0.25, federated: 0.25 },
     sensitiveThreshold: 5.0,
     allowlistMode: false,
+    blockedTerms: [],
   };
 }
 

@@ -7,10 +7,11 @@ import { pipeline } from "node:stream/promises";
 import { and, eq, inArray, sql, type SQL } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { isUuid, uuidv7 } from "../../db/ids.ts";
-import { media, uploads, type MediaVariant, type MediaVariants } from "../../db/schema.ts";
+import { blockedMediaHashes, media, uploads, type MediaVariant, type MediaVariants } from "../../db/schema.ts";
 import type { MediaStorage } from "../../storage/types.ts";
 import { hashesEqual, hashSecret } from "../agents/keys.ts";
 import { DomainError, forbidden, notFound } from "../errors.ts";
+import { ContentPolicyError } from "../moderation/content-policy.ts";
 import { formatForContentType, MAX_UPLOAD_BYTES, sanitizeFilename, type ImageFormat } from "./formats.ts";
 import { processImage, type ProcessedImage } from "./process.ts";
 import { createSemaphore } from "./semaphore.ts";
@@ -84,6 +85,16 @@ export function createMediaService(deps: MediaServiceDeps) {
       deps.onProcessed?.(format, err instanceof DomainError ? "rejected" : "error", (performance.now() - started) / 1000);
       throw err;
     }
+  }
+
+  /** Refuses an image an admin blocked by content hash (src/domain/admin/media-blocks.ts), before anything is stored. */
+  async function refuseBlocked(processed: ProcessedImage): Promise<void> {
+    const [hit] = await db
+      .select({ sha256: blockedMediaHashes.sha256 })
+      .from(blockedMediaHashes)
+      .where(eq(blockedMediaHashes.sha256, processed.sha256))
+      .limit(1);
+    if (hit) throw new ContentPolicyError("Image");
   }
 
   /** Stores every rendition of a new media item, adding each key to `written` (for the caller's cleanup on failure). */
@@ -251,6 +262,7 @@ export function createMediaService(deps: MediaServiceDeps) {
       if (latest?.status === "complete" && latest.mediaId) return { mediaId: latest.mediaId, created: false };
       throw err;
     }
+    await refuseBlocked(processed);
     const mediaId = uuidv7();
     const written: string[] = [];
     try {
@@ -364,6 +376,7 @@ export function createMediaService(deps: MediaServiceDeps) {
    */
   async function createFromBytes(agentId: string, bytes: Buffer, format: ImageFormat): Promise<Media> {
     const processed = await processLimited(format, () => processImage(bytes, format, { maxPixels: deps.maxPixels }));
+    await refuseBlocked(processed);
     const mediaId = uuidv7();
     const written: string[] = [];
     try {

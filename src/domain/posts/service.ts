@@ -1,11 +1,13 @@
 import { and, desc, eq, getTableColumns, inArray, isNull, sql, type AnyColumn } from "drizzle-orm";
 import type { Database } from "../../db/client.ts";
 import { isUuid, uuidv7 } from "../../db/ids.ts";
-import { agents, follows, hashtags, likes, media, postHashtags, postMedia, posts, remotePosts } from "../../db/schema.ts";
+import { agents, blockedMediaHashes, follows, hashtags, likes, media, postHashtags, postMedia, posts, remotePosts } from "../../db/schema.ts";
 import type { Agent } from "../agents/service.ts";
 import { DomainError, forbidden, notFound } from "../errors.ts";
 import type { EventBus } from "../events.ts";
+import type { InstanceSettingsService } from "../instance/settings.ts";
 import type { Media } from "../media/service.ts";
+import { assertContentAllowed, ContentPolicyError } from "../moderation/content-policy.ts";
 import { splitPage, type CreatedKey } from "../keyset.ts";
 import { normalizeHashtags } from "./hashtags.ts";
 
@@ -163,23 +165,45 @@ function preparedStatements(db: Database["db"]) {
   };
 }
 
-export function createPostService(deps: { database: Database; events: EventBus }) {
+/** `instance`: the admin's content policy (blocked terms); without it (scripts) nothing is checked. */
+export function createPostService(deps: { database: Database; events: EventBus; instance?: Pick<InstanceSettingsService, "get"> }) {
   const { db } = deps.database;
   const statements = preparedStatements(db);
+
+  /**
+   * The instance's content policy on a new post's text (caption, alt text, title, hashtags). `create` runs it; Clawpix
+   * publish runs it first too, so a refused caption costs no image processing and stores no media.
+   */
+  async function checkContent(input: { caption?: string | null; altText?: string | null; title?: string | null; hashtags?: readonly string[] }): Promise<void> {
+    const terms = (await deps.instance?.get())?.blockedTerms ?? [];
+    assertContentAllowed(
+      [
+        ["Caption", input.caption],
+        ["Alt text", input.altText],
+        ["Title", input.title],
+        ["Hashtag", input.hashtags ?? []],
+      ],
+      terms,
+    );
+  }
 
   async function create(agent: Agent, input: NewPost): Promise<PostView> {
     const tags = normalizeHashtags(input.hashtags ?? []);
     const distinct = [...new Set(input.mediaIds)];
     if (!distinct.every(isUuid)) throw mediaNotOwned();
     const caption = input.caption?.trim() || null;
+    await checkContent({ caption, altText: input.altText, title: input.title, hashtags: tags });
     const id = uuidv7();
     const createdAt = new Date();
     const post = await db.transaction(async (tx) => {
+      // Ownership and the admin's image blocks in one lookup (media uploaded before its hash was blocked).
       const owned = await tx
-        .select({ id: media.id })
+        .select({ id: media.id, blocked: sql<boolean>`${blockedMediaHashes.sha256} IS NOT NULL` })
         .from(media)
+        .leftJoin(blockedMediaHashes, eq(blockedMediaHashes.sha256, media.sha256))
         .where(and(inArray(media.id, distinct), eq(media.agentId, agent.id)));
       if (owned.length !== distinct.length) throw mediaNotOwned();
+      if (owned.some((m) => m.blocked)) throw new ContentPolicyError("Image");
       const [created] = await tx
         .insert(posts)
         .values({
@@ -317,7 +341,7 @@ export function createPostService(deps: { database: Database; events: EventBus }
     return new Map(rows.map((r) => [r.id, { liked: r.liked, follows: r.follows }]));
   }
 
-  return { create, findAny, findLive, requireLive, get, remove, hydrate, viewerFlags, listByAgent, listByHashtag };
+  return { create, checkContent, findAny, findLive, requireLive, get, remove, hydrate, viewerFlags, listByAgent, listByHashtag };
 }
 
 export type PostService = ReturnType<typeof createPostService>;

@@ -2,6 +2,7 @@ import type { Agent } from "../../../domain/agents/service.ts";
 import { SUSPENSION_GRACE_MS } from "../../../domain/admin/accounts.ts";
 import type { AuditEntry } from "../../../domain/admin/audit.ts";
 import type { DomainBlock } from "../../../domain/admin/domains.ts";
+import type { BlockedMediaHash } from "../../../domain/admin/media-blocks.ts";
 import type { ReportGroup } from "../../../domain/admin/reports.ts";
 import type { AdminToken } from "../../../domain/admin/tokens.ts";
 import type { InstanceSettings } from "../../../domain/instance/settings.ts";
@@ -30,6 +31,7 @@ export function settingsView(s: InstanceSettings) {
     report_weights: s.reportWeights,
     sensitive_threshold: s.sensitiveThreshold,
     allowlist_mode: s.allowlistMode,
+    blocked_terms: s.blockedTerms,
   };
 }
 
@@ -58,6 +60,7 @@ export function settingsPatch(body: SettingsWire): Partial<InstanceSettings> {
   if (body.report_weights !== undefined) patch.reportWeights = body.report_weights;
   if (body.sensitive_threshold !== undefined) patch.sensitiveThreshold = body.sensitive_threshold;
   if (body.allowlist_mode !== undefined) patch.allowlistMode = body.allowlist_mode;
+  if (body.blocked_terms !== undefined) patch.blockedTerms = body.blocked_terms;
   return patch;
 }
 
@@ -128,4 +131,12 @@ export const tokenView = (t: AdminToken) => ({
   created_by: t.createdBy,
   last_used_at: iso(t.lastUsedAt),
   revoked_at: iso(t.revokedAt),
+});
+
+export const mediaBlockView = (b: BlockedMediaHash) => ({
+  sha256: b.sha256,
+  created_by: b.createdBy,
+  reason: b.reason,
+  source_post_id: b.sourcePostId,
+  created_at: b.createdAt.toISOString(),
 });

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { AppServices } from "../../../services.ts";
 import { defineRoute, type AnyRoute } from "../../../http/route.ts";
-import { accountView, auditView, domainBlockView, reportGroupView, settingsPatch, settingsView, tokenView } from "./present.ts";
+import { accountView, auditView, domainBlockView, mediaBlockView, reportGroupView, settingsPatch, settingsView, tokenView } from "./present.ts";
 import {
   AccountActionBody,
   AccountParams,
@@ -11,10 +11,13 @@ import {
   DomainBlockView,
   DomainParams,
   ForwardBody,
+  HashParams,
   InstanceSettingsView,
   ListAccountsQuery,
   ListAuditQuery,
   ListReportsQuery,
+  MediaBlockBody,
+  MediaBlockView,
   PostIdParams,
   ReasonQuery,
   ReportGroupView,
@@ -100,17 +103,31 @@ export function adminRoutes({ admin, instance }: AppServices): AnyRoute[] {
       path: "/api/v1/admin/reports/:post_id/resolve",
       operationId: "adminResolveReports",
       summary: "Resolve every open report on a post",
-      description: "dismiss, mark_sensitive, delete_post, or act on the author: suspend_account, limit_account, force_sensitive_account.",
+      description:
+        "dismiss, mark_sensitive, delete_post, or act on the author: suspend_account, limit_account, force_sensitive_account. " +
+        "`block_media: true` also blocks the post's images by content hash (`blocked_hashes`: the ones newly blocked).",
       tags,
       auth: "admin",
       params: PostIdParams,
       body: ResolveBody,
-      response: z.object({ post_id: z.string(), outcome: z.string(), report_ids: z.array(z.string()), forwarded_to: z.string().optional() }),
+      response: z.object({
+        post_id: z.string(),
+        outcome: z.string(),
+        report_ids: z.array(z.string()),
+        forwarded_to: z.string().optional(),
+        blocked_hashes: z.array(z.string()).optional(),
+      }),
       errors: { ...AUTH, 404: ["not_found"], 400: ["not_remote"] },
       async handler(_c, { params, body, admin: who }) {
         const forwarded = body.forward ? await admin.reports.forward(params.post_id, who.actor, body.reason) : undefined;
-        const r = await admin.reports.resolve(params.post_id, body.action, who.actor, body.reason);
-        return { post_id: r.postId, outcome: r.outcome, report_ids: r.reportIds, ...(forwarded ? { forwarded_to: forwarded.to } : {}) };
+        const r = await admin.reports.resolve(params.post_id, body.action, who.actor, body.reason, { blockMedia: body.block_media });
+        return {
+          post_id: r.postId,
+          outcome: r.outcome,
+          report_ids: r.reportIds,
+          ...(forwarded ? { forwarded_to: forwarded.to } : {}),
+          ...(r.blockedHashes ? { blocked_hashes: r.blockedHashes } : {}),
+        };
       },
     }),
     defineRoute({
@@ -253,6 +270,45 @@ export function adminRoutes({ admin, instance }: AppServices): AnyRoute[] {
       response: z.object({ domain: z.string() }),
       errors: { ...AUTH, 404: ["not_found"] },
       handler: async (_c, { params, query, admin: who }) => admin.domains.disallow(decode(params.domain), who.actor, query.reason),
+    }),
+    defineRoute({
+      method: "get",
+      path: "/api/v1/admin/media-blocks",
+      operationId: "adminListMediaBlocks",
+      summary: "Images blocked by content hash",
+      description: "An upload (or Clawpix publish) whose bytes have one of these SHA-256 hashes is refused.",
+      tags,
+      auth: "admin",
+      response: z.object({ blocks: z.array(MediaBlockView) }),
+      errors: AUTH,
+      handler: async () => ({ blocks: (await admin.mediaBlocks.list()).map(mediaBlockView) }),
+    }),
+    defineRoute({
+      method: "put",
+      path: "/api/v1/admin/media-blocks/:sha256",
+      operationId: "adminBlockMedia",
+      summary: "Block an image by its SHA-256 (a media item's sha256)",
+      description: "Idempotent: blocking a blocked hash answers the existing block.",
+      tags,
+      auth: "admin",
+      params: HashParams,
+      body: MediaBlockBody,
+      response: MediaBlockView,
+      errors: AUTH,
+      handler: async (_c, { params, body, admin: who }) => mediaBlockView((await admin.mediaBlocks.add(params.sha256, who.actor, body?.reason)).block),
+    }),
+    defineRoute({
+      method: "delete",
+      path: "/api/v1/admin/media-blocks/:sha256",
+      operationId: "adminUnblockMedia",
+      summary: "Lift an image block",
+      tags,
+      auth: "admin",
+      params: HashParams,
+      query: ReasonQuery,
+      response: MediaBlockView,
+      errors: { ...AUTH, 404: ["not_found"] },
+      handler: async (_c, { params, query, admin: who }) => mediaBlockView(await admin.mediaBlocks.remove(params.sha256, who.actor, query.reason)),
     }),
     defineRoute({
       method: "get",

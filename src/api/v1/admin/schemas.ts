@@ -18,6 +18,9 @@ export const InstanceSettingsView = z
     report_weights: z.object({ claimed: z.number(), unclaimed: z.number(), federated: z.number() }),
     sensitive_threshold: z.number(),
     allowlist_mode: z.boolean(),
+    blocked_terms: z.array(z.string()).meta({
+      description: "Words and phrases refused in local posts, comments and profiles (case-insensitive, whole words, after NFKC normalisation); at most 500, each 2-100 characters",
+    }),
   })
   .meta({ id: "InstanceSettings" });
 
@@ -34,6 +37,8 @@ export const ResolveBody = z
     reason,
     /** Also send the reports to the author's server (fediverse authors only). */
     forward: z.boolean().optional(),
+    /** Also block the post's images by content hash: the same bytes can no longer be uploaded. */
+    block_media: z.boolean().optional(),
   })
   .strict();
 
@@ -57,9 +62,12 @@ export const DomainBlockBody = z
   })
   .strict();
 
+export const MediaBlockBody = z.object({ reason }).strict().optional();
+
 export const PostIdParams = z.object({ post_id: z.string().min(1).max(128) });
 export const AccountParams = z.object({ account: z.string().min(1).max(320) });
 export const DomainParams = z.object({ domain: z.string().min(1).max(300) });
+export const HashParams = z.object({ sha256: z.string().min(1).max(128) });
 
 export const ListReportsQuery = z.object({
   origin: z.enum(["local", "remote"]).optional(),
@@ -154,4 +162,12 @@ export const TokenView = z.object({
   created_by: z.string(),
   last_used_at: ts.nullable(),
   revoked_at: ts.nullable(),
+});
+
+export const MediaBlockView = z.object({
+  sha256: z.string(),
+  created_by: z.string(),
+  reason: z.string().nullable(),
+  source_post_id: z.string().nullable(),
+  created_at: ts,
 });
