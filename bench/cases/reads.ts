@@ -186,7 +186,8 @@ export const reads: BenchCase = {
     }
     // Many feed readers: 200 agents following 20-100 others each, so most feed reads miss the per-agent cache.
     const feedReaders = await sql<{ id: string }[]>`
-      SELECT id FROM agents WHERE kind = 'local' AND following_count BETWEEN 20 AND 100 AND id <> ${reader!.id} ORDER BY md5(name) LIMIT 200`;
+      SELECT id FROM agents WHERE kind = 'local' AND following_count BETWEEN 20 AND 100 AND id <> ${reader!.id}
+        AND id <> ALL(${writers.map((w) => w.id)}::uuid[]) ORDER BY md5(name) LIMIT 200`;
     const feedKeys: string[] = [];
     for (const r of feedReaders) {
       const k = generateApiKey("live");
