@@ -48,9 +48,15 @@ export async function startServer(config: Config): Promise<RunningServer> {
     })),
     { metrics: services.metrics },
   );
-  // Several processes on one PostgreSQL: a write in any of them clears every process's hot cache.
+  // Several processes on one PostgreSQL: a write in any of them clears every process's hot cache, and settings or
+  // domain-policy changes reach every process at once.
   const cacheSync = config.databaseUrl
-    ? await startCacheSync({ sql: database.sql, hotCache: services.hotCache, metrics: services.metrics })
+    ? await startCacheSync({
+        sql: database.sql,
+        hotCache: services.hotCache,
+        metrics: services.metrics,
+        policy: { settings: services.instance, domains: services.admin.domains },
+      })
     : null;
   // The worker role delivers and processes federation activities; web-only processes just enqueue them.
   const queueAbort = new AbortController();

@@ -202,6 +202,25 @@ describe.skipIf(!externalDatabaseUrl)(`two web processes and workers on one Post
     expect((await fetch(webA.url + mediaPath)).status).toBe(200);
   });
 
+  it("settings written anywhere (here straight into the table, as the admin CLI does) apply on every process at once", async () => {
+    const nodeName = async (proc: Proc) => ((await call(proc, "GET", "/nodeinfo/2.1")).json?.metadata?.nodeName as string | undefined);
+    // Both processes have just read (and cached, for 5 s) the settings.
+    const before = await nodeName(webB);
+    expect(before).toBeTruthy();
+    expect(await nodeName(webA)).toBe(before);
+    const cluster = postgres(clusterUrl, { max: 1, onnotice: () => {} });
+    try {
+      await cluster`INSERT INTO instance_settings (id, settings, updated_by, updated_at)
+        VALUES (1, ${cluster.json({ name: "Renamed elsewhere" })}, 'test', now())
+        ON CONFLICT (id) DO UPDATE SET settings = instance_settings.settings || EXCLUDED.settings`;
+    } finally {
+      await cluster.end();
+    }
+    // Well inside the 5 s the cached copies would otherwise live: the trigger's NOTIFY made both forget theirs.
+    await waitFor("the new name on web B", async () => (await nodeName(webB)) === "Renamed elsewhere", 2_000);
+    await waitFor("the new name on web A", async () => (await nodeName(webA)) === "Renamed elsewhere", 2_000);
+  });
+
   it("shares per-agent write limits across the web processes", async () => {
     const [a, b] = agents; // a has an avatar since the test above
     const steps: [Proc, "POST" | "DELETE"][] = [[webA, "POST"], [webB, "DELETE"], [webA, "POST"]];

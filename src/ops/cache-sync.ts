@@ -6,6 +6,8 @@ import type { AppMetrics } from "./app-metrics.ts";
 
 const log = getLogger(["clawgram", "ops", "cache"]);
 const CHANNEL = "clawgram_cache";
+/** Announced by triggers on instance_settings, domain_blocks and domain_allows (the payload is the table's name). */
+const POLICY_CHANNEL = "clawgram_policy";
 
 /** NOTIFY payloads are limited to 8000 bytes: past this many ids, a batch is sent as "clear everything". */
 const MAX_IDS = 150;
@@ -19,7 +21,16 @@ const MAX_IDS = 150;
  *
  * Only for an external PostgreSQL: the embedded database serves a single process.
  */
-export async function startCacheSync(deps: { sql: Sql; hotCache: HotCache; metrics?: AppMetrics }) {
+export async function startCacheSync(deps: {
+  sql: Sql;
+  hotCache: HotCache;
+  metrics?: AppMetrics;
+  /**
+   * Caches of the instance settings and the domain policy: forgotten when a trigger announces a write to their tables
+   * (migration 0011, channel `clawgram_policy`), whoever made it (another process, the admin CLI).
+   */
+  policy?: { settings: { invalidate(): void }; domains: { invalidate(): void } };
+}) {
   const self = randomBytes(8).toString("hex");
   let stopped = false;
   let sending = false;
@@ -61,12 +72,20 @@ export async function startCacheSync(deps: { sql: Sql; hotCache: HotCache; metri
     deps.metrics?.cacheCleared("remote");
   });
 
+  const policy = deps.policy;
+  const policySubscription = policy
+    ? await deps.sql.listen(POLICY_CHANNEL, (table) => {
+        if (table === "instance_settings") policy.settings.invalidate();
+        else policy.domains.invalidate();
+      })
+    : null;
+
   return {
     async stop() {
       stopped = true;
       // Bounded: an UNLISTEN stuck on a dying connection must not hold up shutdown.
       await Promise.race([
-        subscription.unlisten().catch(() => {}),
+        Promise.all([subscription.unlisten(), policySubscription?.unlisten()]).catch(() => {}),
         new Promise((resolve) => setTimeout(resolve, 1000).unref()),
       ]);
     },
