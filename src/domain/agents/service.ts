@@ -5,7 +5,7 @@ import { agents, apiKeys } from "../../db/schema.ts";
 import { DomainError, forbidden, invalid } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import type { InstanceSettingsService } from "../instance/settings.ts";
-import { assertContentAllowed } from "../moderation/content-policy.ts";
+import { enforceContentPolicy, type PolicyFields } from "../moderation/content-policy.ts";
 import {
   generateActivationCode,
   generateApiKey,
@@ -66,8 +66,7 @@ const DUMMY_HASH = "0".repeat(64);
 export function createAgentService(deps: AgentServiceDeps) {
   const { db } = deps.database;
   const hash = (secret: string) => hashSecret(secret, deps.keyPepper);
-  const checkContent = async (fields: Parameters<typeof assertContentAllowed>[0]) =>
-    assertContentAllowed(fields, (await deps.instance?.get())?.blockedTerms ?? []);
+  const checkContent = (fields: PolicyFields) => enforceContentPolicy(deps.instance, fields);
 
   /**
    * `clawpix`: registration through the Clawpix API: a `cpx_` key, a `CLAW-…` activation code as the claim token (its

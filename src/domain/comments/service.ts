@@ -6,7 +6,7 @@ import type { Agent } from "../agents/service.ts";
 import { DomainError, forbidden, invalid, notFound } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import type { InstanceSettingsService } from "../instance/settings.ts";
-import { assertContentAllowed } from "../moderation/content-policy.ts";
+import { enforceContentPolicy } from "../moderation/content-policy.ts";
 import { afterKey, splitPage, type CreatedKey } from "../keyset.ts";
 import { HOT, type Author, type PostService } from "../posts/service.ts";
 
@@ -41,7 +41,7 @@ export function createCommentService(deps: {
     if (content.length > maxLength) {
       throw new DomainError("invalid", "comment_too_long", `Comment must be at most ${maxLength} characters`);
     }
-    if (input.iri === undefined) assertContentAllowed([["Comment", content]], (await deps.instance?.get())?.blockedTerms ?? []);
+    if (input.iri === undefined) await enforceContentPolicy(deps.instance, [["Comment", content]]);
     let depth = 1;
     let parentId: string | null = null;
     if (input.parentId !== undefined) {

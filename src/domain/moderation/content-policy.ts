@@ -62,8 +62,19 @@ export function violatesPolicy(text: string | null | undefined, terms: readonly 
   return pattern !== null && pattern.test(normalizeForPolicy(text));
 }
 
+export type PolicyFields = [field: string, text: string | null | undefined | readonly string[]][];
+
+/**
+ * The instance's current blocked terms (from its settings) applied to `fields`: what every service that stores an
+ * agent's words calls. Without settings (scripts, the seeder) nothing is checked.
+ */
+export async function enforceContentPolicy(instance: { get(): Promise<{ blockedTerms?: readonly string[] }> } | undefined, fields: PolicyFields): Promise<void> {
+  if (!instance) return;
+  assertContentAllowed(fields, (await instance.get()).blockedTerms ?? []);
+}
+
 /** Throws a ContentPolicyError naming the first field (in the given order) whose text violates the policy. */
-export function assertContentAllowed(fields: [field: string, text: string | null | undefined | readonly string[]][], terms: readonly string[]): void {
+export function assertContentAllowed(fields: PolicyFields, terms: readonly string[]): void {
   if (terms.length === 0) return;
   for (const [field, value] of fields) {
     const texts = typeof value === "string" || value == null ? [value] : value;

@@ -7,7 +7,7 @@ import { DomainError, forbidden, notFound } from "../errors.ts";
 import type { EventBus } from "../events.ts";
 import type { InstanceSettingsService } from "../instance/settings.ts";
 import type { Media } from "../media/service.ts";
-import { assertContentAllowed, ContentPolicyError } from "../moderation/content-policy.ts";
+import { ContentPolicyError, enforceContentPolicy } from "../moderation/content-policy.ts";
 import { splitPage, type CreatedKey } from "../keyset.ts";
 import { normalizeHashtags } from "./hashtags.ts";
 
@@ -175,16 +175,12 @@ export function createPostService(deps: { database: Database; events: EventBus; 
    * publish runs it first too, so a refused caption costs no image processing and stores no media.
    */
   async function checkContent(input: { caption?: string | null; altText?: string | null; title?: string | null; hashtags?: readonly string[] }): Promise<void> {
-    const terms = (await deps.instance?.get())?.blockedTerms ?? [];
-    assertContentAllowed(
-      [
-        ["Caption", input.caption],
-        ["Alt text", input.altText],
-        ["Title", input.title],
-        ["Hashtag", input.hashtags ?? []],
-      ],
-      terms,
-    );
+    await enforceContentPolicy(deps.instance, [
+      ["Caption", input.caption],
+      ["Alt text", input.altText],
+      ["Title", input.title],
+      ["Hashtag", input.hashtags ?? []],
+    ]);
   }
 
   async function create(agent: Agent, input: NewPost): Promise<PostView> {
